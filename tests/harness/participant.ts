@@ -1,0 +1,158 @@
+// Synthetic LiveKit participants for tests: real rtc-node clients that publish PCM or WAV audio
+// and record what they receive from the other participants.
+//
+// rtc-node's native layer is process-global and may be used from one thread only (platform facts
+// section 2): create participants on the test's main thread.
+import { readFile } from 'node:fs/promises';
+import {
+  AudioFrame,
+  AudioSource,
+  AudioStream,
+  LocalAudioTrack,
+  type RemoteParticipant,
+  type RemoteTrack,
+  Room,
+  RoomEvent,
+  TrackKind,
+  TrackPublishOptions,
+  TrackSource,
+  dispose,
+} from '@livekit/rtc-node';
+import { AccessToken } from 'livekit-server-sdk';
+import { type Pcm, parseWav } from './audio.ts';
+import type { Stack } from './stack.ts';
+
+export const PARTICIPANT_SAMPLE_RATE = 16_000;
+
+/** Shuts rtc-node's native layer down; without it the test process never exits. Call once, last. */
+export const disposeRtc: () => Promise<void> = dispose;
+const FRAME_MS = 10;
+
+export async function mintToken(
+  stack: Pick<Stack, 'apiKey' | 'apiSecret'>,
+  room: string,
+  identity: string,
+  ttl = '10m',
+): Promise<string> {
+  const token = new AccessToken(stack.apiKey, stack.apiSecret, { identity, ttl });
+  token.addGrant({ roomJoin: true, room, canPublish: true, canSubscribe: true, canPublishData: true });
+  return token.toJwt();
+}
+
+/** Audio received from one remote participant, kept as 16 kHz mono chunks. */
+export class ReceivedAudio {
+  private readonly chunks: Int16Array[] = [];
+  private sampleCount = 0;
+  private waiters: { samples: number; resolve: () => void }[] = [];
+
+  add(frame: AudioFrame): void {
+    this.chunks.push(frame.data.slice());
+    this.sampleCount += frame.samplesPerChannel;
+    this.waiters = this.waiters.filter((w) => {
+      if (this.sampleCount < w.samples) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  get durationMs(): number {
+    return (this.sampleCount / PARTICIPANT_SAMPLE_RATE) * 1000;
+  }
+
+  /** Resolves once at least `ms` of audio has arrived. */
+  waitForDuration(ms: number): Promise<void> {
+    const samples = Math.ceil((ms / 1000) * PARTICIPANT_SAMPLE_RATE);
+    if (this.sampleCount >= samples) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ samples, resolve }));
+  }
+
+  pcm(): Pcm {
+    const samples = new Int16Array(this.sampleCount);
+    let offset = 0;
+    for (const c of this.chunks) {
+      samples.set(c, offset);
+      offset += c.length;
+    }
+    return { samples, sampleRate: PARTICIPANT_SAMPLE_RATE };
+  }
+}
+
+export class SyntheticParticipant {
+  readonly room = new Room();
+  private source: AudioSource | undefined;
+  private readonly received = new Map<string, ReceivedAudio>();
+  private readonly streams: AudioStream[] = [];
+  private trackWaiters: { identity: string; resolve: (audio: ReceivedAudio) => void }[] = [];
+
+  private constructor(readonly identity: string) {}
+
+  /** Joins `roomName` and starts recording every remote audio track it is sent. */
+  static async join(stack: Pick<Stack, 'livekitUrl' | 'apiKey' | 'apiSecret'>, roomName: string, identity: string) {
+    const participant = new SyntheticParticipant(identity);
+    participant.room.on(RoomEvent.TrackSubscribed, (track, _pub, remote) => participant.onTrack(track, remote));
+    await participant.room.connect(stack.livekitUrl, await mintToken(stack, roomName, identity), {
+      autoSubscribe: true,
+      dynacast: false,
+    });
+    return participant;
+  }
+
+  private onTrack(track: RemoteTrack, remote: RemoteParticipant): void {
+    if (track.kind !== TrackKind.KIND_AUDIO) return;
+    const audio = new ReceivedAudio();
+    this.received.set(remote.identity, audio);
+    const stream = new AudioStream(track, { sampleRate: PARTICIPANT_SAMPLE_RATE, numChannels: 1 });
+    this.streams.push(stream);
+    void (async () => {
+      for await (const frame of stream) audio.add(frame);
+    })();
+    this.trackWaiters = this.trackWaiters.filter((w) => {
+      if (w.identity !== remote.identity) return true;
+      w.resolve(audio);
+      return false;
+    });
+  }
+
+  /** Audio from `identity`, once its track has been subscribed. */
+  audioFrom(identity: string): Promise<ReceivedAudio> {
+    const existing = this.received.get(identity);
+    if (existing) return Promise.resolve(existing);
+    return new Promise((resolve) => this.trackWaiters.push({ identity, resolve }));
+  }
+
+  /** Publishes one microphone track; resolves once the SFU has it. */
+  async publishMicrophone(): Promise<void> {
+    if (this.source) return;
+    this.source = new AudioSource(PARTICIPANT_SAMPLE_RATE, 1);
+    const track = LocalAudioTrack.createAudioTrack('microphone', this.source);
+    const options = new TrackPublishOptions();
+    options.source = TrackSource.SOURCE_MICROPHONE;
+    await this.room.localParticipant!.publishTrack(track, options);
+  }
+
+  /** Plays `pcm` into the published track in real time (the source paces the frames). */
+  async speak(pcm: Pcm): Promise<void> {
+    if (pcm.sampleRate !== PARTICIPANT_SAMPLE_RATE) {
+      throw new Error(`speak: need ${PARTICIPANT_SAMPLE_RATE} Hz audio, got ${pcm.sampleRate} Hz`);
+    }
+    await this.publishMicrophone();
+    const source = this.source!;
+    const frameSamples = (PARTICIPANT_SAMPLE_RATE * FRAME_MS) / 1000;
+    for (let offset = 0; offset < pcm.samples.length; offset += frameSamples) {
+      const chunk = new Int16Array(frameSamples);
+      chunk.set(pcm.samples.subarray(offset, offset + frameSamples));
+      await source.captureFrame(new AudioFrame(chunk, PARTICIPANT_SAMPLE_RATE, 1, frameSamples));
+    }
+    await source.waitForPlayout();
+  }
+
+  async speakWav(path: string): Promise<void> {
+    await this.speak(parseWav(await readFile(path)));
+  }
+
+  async leave(): Promise<void> {
+    for (const stream of this.streams) await stream.cancel().catch(() => {});
+    await this.source?.close();
+    await this.room.disconnect();
+  }
+}

@@ -1,0 +1,159 @@
+// The real local stack every integration test runs on: a private redis-server and a private
+// livekit-server, on free ports, inside the run's network namespace (see netns-run.ts).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NETNS_ENV } from './netns.ts';
+import { type ServerProcess, freePort, startServerProcess } from './server-process.ts';
+
+export interface Stack {
+  /** Address the servers listen on: a veth address inside the namespace. */
+  readonly hostIp: string;
+  readonly redisUrl: string;
+  /** ws:// URL of the SFU, for rtc-node participants and the runtime. */
+  readonly livekitUrl: string;
+  /** http:// URL of the SFU's API, for livekit-server-sdk clients. */
+  readonly livekitHttpUrl: string;
+  readonly apiKey: string;
+  readonly apiSecret: string;
+  readonly redis: ServerProcess;
+  readonly livekit: ServerProcess;
+  /** Stops both servers and removes their files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export function livekitServerBinary(): string {
+  return process.env.LIVEKIT_SERVER_BIN ?? 'livekit-server';
+}
+
+/** The namespace's host address; refuses to run outside one so no test reaches another network. */
+export function namespaceHostIp(): string {
+  const hostIp = process.env[NETNS_ENV.hostIp];
+  if (!hostIp) {
+    throw new Error(
+      'integration tests run inside a private network namespace: start them with `npm test` ' +
+        '(tests/harness/netns-run.ts), not directly',
+    );
+  }
+  return hostIp;
+}
+
+export async function startRedis(hostIp: string, dir: string): Promise<ServerProcess & { url: string }> {
+  const port = await freePort(hostIp);
+  const server = await startServerProcess({
+    name: 'redis-server',
+    command: 'redis-server',
+    args: [
+      '--bind', `${hostIp} 127.0.0.1`,
+      '--port', String(port),
+      '--dir', dir,
+      '--save', '',
+      '--appendonly', 'no',
+      '--protected-mode', 'no',
+      '--daemonize', 'no',
+    ],
+    readyLine: /Ready to accept connections/,
+  });
+  return Object.assign(server, { url: `redis://${hostIp}:${port}` });
+}
+
+/**
+ * A config that makes no outbound connection: a fixed node IP (no STUN lookup of its own), no
+ * external IP discovery, STUN servers handed to clients pointing at our own address, no TURN.
+ */
+export function livekitConfig(opts: {
+  hostIp: string;
+  httpPort: number;
+  rtcTcpPort: number;
+  rtcUdpPort: number;
+  apiKey: string;
+  apiSecret: string;
+}): string {
+  return [
+    `port: ${opts.httpPort}`,
+    `bind_addresses: ["${opts.hostIp}"]`,
+    'rtc:',
+    `  tcp_port: ${opts.rtcTcpPort}`,
+    `  udp_port: ${opts.rtcUdpPort}`,
+    `  node_ip: ${opts.hostIp}`,
+    '  use_external_ip: false',
+    `  stun_servers: ["${opts.hostIp}:3478"]`,
+    '  enable_loopback_candidate: false',
+    'turn:',
+    '  enabled: false',
+    'keys:',
+    `  ${opts.apiKey}: ${opts.apiSecret}`,
+    'logging:',
+    '  level: info',
+    '',
+  ].join('\n');
+}
+
+export async function startLivekit(
+  hostIp: string,
+  dir: string,
+): Promise<ServerProcess & { url: string; httpUrl: string; apiKey: string; apiSecret: string }> {
+  const [httpPort, rtcTcpPort, rtcUdpPort] = [await freePort(hostIp), await freePort(hostIp), await freePort(hostIp)];
+  const apiKey = 'testkey';
+  const apiSecret = randomBytes(24).toString('hex');
+  const configPath = join(dir, 'livekit.yaml');
+  await writeFile(configPath, livekitConfig({ hostIp, httpPort, rtcTcpPort, rtcUdpPort, apiKey, apiSecret }));
+  const server = await startServerProcess({
+    name: 'livekit-server',
+    command: livekitServerBinary(),
+    args: ['--config', configPath],
+    readyLine: /starting LiveKit server/,
+  });
+  const httpUrl = `http://${hostIp}:${httpPort}`;
+  // The "starting" line is printed just before the HTTP listener binds: confirm it answers.
+  await waitForHttp(httpUrl, 5_000, server);
+  return Object.assign(server, { url: `ws://${hostIp}:${httpPort}`, httpUrl, apiKey, apiSecret });
+}
+
+async function waitForHttp(url: string, timeoutMs: number, server: ServerProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${server.name} did not answer HTTP at ${url}:\n${server.recentOutput()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export async function startStack(): Promise<Stack> {
+  const hostIp = namespaceHostIp();
+  const dir = await mkdtemp(join(tmpdir(), 'voice-stack-'));
+  const redis = await startRedis(hostIp, dir);
+  let livekit: Awaited<ReturnType<typeof startLivekit>>;
+  try {
+    livekit = await startLivekit(hostIp, dir);
+  } catch (err) {
+    await redis.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    hostIp,
+    redisUrl: redis.url,
+    livekitUrl: livekit.url,
+    livekitHttpUrl: livekit.httpUrl,
+    apiKey: livekit.apiKey,
+    apiSecret: livekit.apiSecret,
+    redis,
+    livekit,
+    stop: () =>
+      (stopping ??= (async () => {
+        // A private SFU holds nothing worth a graceful drain, which takes it 2 s even when idle.
+        await Promise.all([livekit.stop(0), redis.stop()]);
+        await rm(dir, { recursive: true, force: true });
+      })()),
+  };
+}
