@@ -157,3 +157,17 @@ export async function startStack(): Promise<Stack> {
       })()),
   };
 }
+
+/** Just a private Redis (for tests of the control plane, which need no SFU). */
+export async function startPrivateRedis(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'voice-redis-'));
+  const redis = await startRedis(namespaceHostIp(), dir);
+  return {
+    url: redis.url,
+    pid: redis.pid,
+    stop: async () => {
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// What a session thread runs between the control plane and the room: the interview pipeline.
+// The session (agent/session.ts) owns the lifecycle and the control stream; the pipeline owns
+// audio, turn-taking and the interviewer's behaviour, and hears about commands through this API.
+import type { RuntimeConfig } from '../shared/config.ts';
+import type { EndReason, Mode } from '../shared/protocol.ts';
+import type { SessionAssignment } from '../shared/thread-messages.ts';
+
+export interface InterviewPipeline {
+  /**
+   * Runs the interview until it ends on its own (e.g. the candidate left: `participant_left`) or
+   * `signal` aborts (the session is ending for another reason; then the resolved value is ignored).
+   */
+  run(signal: AbortSignal): Promise<EndReason>;
+  /** Applies a mode live: end-of-turn silence, check-in timer, what the interviewer is told. */
+  setMode(mode: Mode, silenceTimeoutS: number): Promise<void>;
+  /** Puts the candidate's latest code into the interviewer's context, without a reply. */
+  updateCode(code: string, language: string | undefined): Promise<void>;
+  /** Releases everything the pipeline holds. Called once, after run() settled. */
+  close(): Promise<void>;
+}
+
+export interface PipelineContext {
+  readonly assignment: SessionAssignment;
+  readonly config: RuntimeConfig;
+}
+
+export type PipelineFactory = (context: PipelineContext) => InterviewPipeline | Promise<InterviewPipeline>;
+
+/**
+ * A session with the full control plane and no media: it keeps the mode and the latest code and
+ * runs until it is ended. The runtime uses it until the voice pipeline is wired in; tests of the
+ * control plane use it as the session body.
+ */
+export class SilentPipeline implements InterviewPipeline {
+  mode: Mode;
+  silenceTimeoutS = 90;
+  code: { code: string; language: string | undefined } | undefined;
+
+  constructor(context: PipelineContext) {
+    this.mode = context.assignment.spec.mode;
+  }
+
+  run(signal: AbortSignal): Promise<EndReason> {
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+  }
+
+  async setMode(mode: Mode, silenceTimeoutS: number): Promise<void> {
+    this.mode = mode;
+    this.silenceTimeoutS = silenceTimeoutS;
+  }
+
+  async updateCode(code: string, language: string | undefined): Promise<void> {
+    this.code = { code, language };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,116 @@
+// One interview inside its session thread: the control stream, the pipeline, and the one way it
+// ends. `end()` may be called from anywhere (a command, the supervisor, the pipeline, a lost
+// Redis); the first reason wins and the rest are ignored.
+import type { RuntimeConfig } from '../shared/config.ts';
+import { errorFields, logger } from '../shared/logging.ts';
+import { type ControlCommand, type EndReason, LIMITS, type Mode } from '../shared/protocol.ts';
+import { redisNames } from '../shared/redis-keys.ts';
+import { type FromSession, type SerializedError, type SessionAssignment, serializeError } from '../shared/thread-messages.ts';
+import { ControlStreamReader, entryTimestampMs } from './control-stream.ts';
+import type { InterviewPipeline } from './pipeline.ts';
+
+const log = logger('session');
+
+/** Default seconds without speech before a check-in in CODING mode (interface.md section 2). */
+export const DEFAULT_SILENCE_TIMEOUT_S = 90;
+/** How long the pipeline gets to stop after the session ended before it is abandoned. */
+const PIPELINE_STOP_TIMEOUT_MS = 3_000;
+
+export interface SessionResult {
+  reason: EndReason;
+  error?: SerializedError;
+}
+
+export class Session {
+  private mode: Mode;
+  private silenceTimeoutS = DEFAULT_SILENCE_TIMEOUT_S;
+  private result: SessionResult | undefined;
+  private resolveEnded!: (result: SessionResult) => void;
+  private readonly ended = new Promise<SessionResult>((resolve) => (this.resolveEnded = resolve));
+  private readonly abort = new AbortController();
+  private readonly control: ControlStreamReader;
+
+  constructor(
+    private readonly assignment: SessionAssignment,
+    config: RuntimeConfig,
+    private readonly pipeline: InterviewPipeline,
+    private readonly post: (message: FromSession) => void,
+  ) {
+    this.mode = assignment.spec.mode;
+    const names = redisNames(config.redis.prefix);
+    this.control = new ControlStreamReader(
+      config.redis.url,
+      names.control(assignment.spec.room_id),
+      names.controlGroup,
+      assignment.spec.session_id,
+      config.sessions.redisLostGraceMs,
+      {
+        apply: (command, entryId) => this.apply(command, entryId),
+        reject: (entryId, command, problems) => this.post({ type: 'command_rejected', entryId, command, problems }),
+        redisLost: () => this.end('redis_lost'),
+      },
+    );
+  }
+
+  /** Runs the session to its end and releases everything it holds. */
+  async run(): Promise<SessionResult> {
+    log.info('session starting', { resumed: this.assignment.resumed, mode: this.mode });
+    await this.pipeline.setMode(this.mode, this.silenceTimeoutS);
+    const pipelineDone = this.pipeline.run(this.abort.signal).then(
+      (reason) => this.end(reason),
+      (err) => this.end('error', err),
+    );
+    this.control.start();
+    this.post({ type: 'started' });
+
+    const result = await this.ended;
+    // Shutdown order: stop taking commands, stop the pipeline, wait for it (bounded), release it.
+    this.abort.abort();
+    await this.control.close();
+    const stopped = await Promise.race([
+      pipelineDone.then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, PIPELINE_STOP_TIMEOUT_MS, false).unref()),
+    ]);
+    if (!stopped) log.warn('pipeline did not stop in time', { timeout_ms: PIPELINE_STOP_TIMEOUT_MS });
+    await this.pipeline.close().catch((err) => log.error('pipeline close failed', errorFields(err)));
+    log.info('session ended', { reason: result.reason });
+    return result;
+  }
+
+  end(reason: EndReason, error?: unknown): void {
+    if (this.result) return;
+    this.result = error === undefined ? { reason } : { reason, error: serializeError(error) };
+    if (error !== undefined) log.error('session failed', errorFields(error));
+    this.resolveEnded(this.result);
+  }
+
+  private async apply(command: ControlCommand, entryId: string): Promise<void> {
+    switch (command.command) {
+      case 'UPDATE_CONFIG': {
+        const from = this.mode;
+        const to = command.payload.mode ?? from;
+        this.silenceTimeoutS = command.payload.silence_timeout ?? this.silenceTimeoutS;
+        await this.pipeline.setMode(to, this.silenceTimeoutS);
+        this.mode = to;
+        if (to !== from) {
+          log.info('mode changed', { from, to, silence_timeout_s: this.silenceTimeoutS });
+          this.post({ type: 'mode_changed', from, to, silenceTimeoutS: this.silenceTimeoutS });
+        }
+        break;
+      }
+      case 'CODE_UPDATE': {
+        const { code, language } = command.payload;
+        // Latest wins; an editor dump past the bound keeps its beginning and says it was cut.
+        const bounded =
+          code.length > LIMITS.codeLength ? `${code.slice(0, LIMITS.codeLength)}\n[... truncated ...]` : code;
+        await this.pipeline.updateCode(bounded, language);
+        break;
+      }
+      case 'TERMINATE':
+        log.info('terminate requested', { reason: command.payload.reason ?? null });
+        this.end('terminated');
+        break;
+    }
+    this.post({ type: 'command_applied', command: command.command, latencyMs: Date.now() - entryTimestampMs(entryId) });
+  }
+}

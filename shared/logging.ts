@@ -1,0 +1,78 @@
+// Structured logs: one JSON object per line on stdout with `timestamp`, `level`, `component`,
+// `session_id`, `room_id` and `message`.
+//
+// Session fields come from context, never from function arguments: in the main process from an
+// AsyncLocalStorage scope opened per job (`withLogContext`), in a session thread from the thread's
+// own identity (`setThreadLogContext`, once at start). Each line is written with one write() call,
+// which worker_threads forward to the main thread's stdout as one chunk, so lines never interleave.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import winston from 'winston';
+
+export interface LogContext {
+  session_id?: string;
+  room_id?: string;
+}
+
+const scope = new AsyncLocalStorage<LogContext>();
+let threadContext: LogContext = {};
+
+/** Runs `fn` with `context` attached to every line logged inside it, across awaits. */
+export function withLogContext<T>(context: LogContext, fn: () => T): T {
+  return scope.run({ ...scope.getStore(), ...context }, fn);
+}
+
+/** Runs `fn` outside any session's scope (work for the whole process started from inside a job). */
+export function withoutLogContext<T>(fn: () => T): T {
+  return scope.exit(fn);
+}
+
+/** Sets the identity of the current thread (a session thread's session and room). */
+export function setThreadLogContext(context: LogContext): void {
+  threadContext = { ...context };
+}
+
+export function currentLogContext(): LogContext {
+  return { ...threadContext, ...scope.getStore() };
+}
+
+const contextFormat = winston.format((info) => {
+  const context = currentLogContext();
+  info.session_id = context.session_id ?? null;
+  info.room_id = context.room_id ?? null;
+  return info;
+});
+
+// Field order is fixed so lines read the same everywhere.
+const lineFormat = winston.format.printf((info) => {
+  const { timestamp, level, component, session_id, room_id, message, ...rest } = info;
+  const extra = Object.fromEntries(Object.entries(rest).filter(([key]) => typeof key === 'string'));
+  return JSON.stringify({ timestamp, level, component, session_id, room_id, message, ...extra });
+});
+
+const root = winston.createLogger({
+  level: process.env.LOG_LEVEL ?? 'info',
+  format: winston.format.combine(
+    winston.format.timestamp(), // ISO-8601 UTC
+    contextFormat(),
+    winston.format.errors({ stack: true }),
+    lineFormat,
+  ),
+  transports: [new winston.transports.Console()],
+});
+
+export type Logger = winston.Logger;
+
+export function setLogLevel(level: string): void {
+  root.level = level;
+}
+
+/** A logger for one component (dispatch, pool, session, control, stt, llm, tts, transcripts...). */
+export function logger(component: string): Logger {
+  return root.child({ component });
+}
+
+/** An error as log fields: name, message and stack, never the objects hanging off it. */
+export function errorFields(err: unknown): { error: { name: string; message: string; stack?: string } } {
+  if (err instanceof Error) return { error: { name: err.name, message: err.message, stack: err.stack } };
+  return { error: { name: 'NonError', message: String(err) } };
+}

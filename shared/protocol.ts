@@ -1,0 +1,134 @@
+// The contract with the central server (interface.md sections 1-3) as schemas: what it may put in
+// the dispatch queue and the control streams, and what the runtime writes to `session_events`.
+// The README's tables are generated from nothing: keep them in step with this file.
+import { z } from 'zod';
+
+export const MODES = ['CONVERSATIONAL', 'CODING'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** Bounds that keep one bad producer from costing the whole process memory. */
+export const LIMITS = {
+  idLength: 256,
+  questionCount: 50,
+  textLength: 8_000,
+  /** CODE_UPDATE keeps the latest code only, truncated past this many characters. */
+  codeLength: 100_000,
+  /** A control-stream payload larger than this is rejected unparsed. */
+  payloadBytes: 256 * 1024,
+} as const;
+
+const id = z.string().trim().min(1).max(LIMITS.idLength);
+const text = z.string().max(LIMITS.textLength);
+
+export const interviewPlanSchema = z.strictObject({
+  candidate_name: text.optional(),
+  role: text.optional(),
+  questions: z.array(text.min(1)).max(LIMITS.questionCount).optional(),
+  coding_problem: text.optional(),
+  instructions: text.optional(),
+});
+export type InterviewPlan = z.infer<typeof interviewPlanSchema>;
+
+export const startSessionSchema = z.strictObject({
+  session_id: id,
+  room_id: id,
+  candidate_identity: id.optional(),
+  mode: z.enum(MODES).default('CONVERSATIONAL'),
+  interview: interviewPlanSchema.default({}),
+});
+export type StartSession = z.infer<typeof startSessionSchema>;
+
+export const stopSessionSchema = z.strictObject({
+  session_id: id,
+  room_id: id,
+  reason: text.optional(),
+});
+export type StopSession = z.infer<typeof stopSessionSchema>;
+
+export const JOB_NAMES = ['START_SESSION', 'STOP_SESSION'] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+export const controlPayloadSchemas = {
+  UPDATE_CONFIG: z
+    .strictObject({
+      mode: z.enum(MODES).optional(),
+      silence_timeout: z.number().positive().max(3600).optional(),
+    })
+    .refine((p) => p.mode !== undefined || p.silence_timeout !== undefined, {
+      message: 'needs mode or silence_timeout',
+    }),
+  CODE_UPDATE: z.strictObject({
+    // Longer code is accepted and truncated (latest wins); the bound is on the payload size.
+    code: z.string(),
+    language: z.string().max(64).optional(),
+  }),
+  TERMINATE: z.strictObject({ reason: text.optional() }),
+} as const;
+
+export type ControlCommandName = keyof typeof controlPayloadSchemas;
+export type ControlCommand = {
+  [K in ControlCommandName]: { command: K; payload: z.infer<(typeof controlPayloadSchemas)[K]> };
+}[ControlCommandName];
+
+export const END_REASONS = [
+  'participant_left',
+  'terminated',
+  'stopped',
+  'replaced',
+  'error',
+  'redis_lost',
+  'shutdown',
+] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+export const EVENT_NAMES = ['SESSION_STARTED', 'MODE_CHANGED', 'COMMAND_REJECTED', 'SESSION_ENDED'] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+/** Formats a zod error as "field: problem" items, naming each bad field and never echoing values. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(data)';
+    if (issue.code === 'unrecognized_keys') return `${path}: unknown field(s) ${issue.keys.join(', ')}`;
+    return `${path}: ${issue.message}`;
+  });
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+export function validateJob(
+  name: string,
+  data: unknown,
+): Validated<{ name: 'START_SESSION'; data: StartSession } | { name: 'STOP_SESSION'; data: StopSession }> {
+  if (name === 'START_SESSION' || name === 'STOP_SESSION') {
+    const parsed = (name === 'START_SESSION' ? startSessionSchema : stopSessionSchema).safeParse(data);
+    if (!parsed.success) return { ok: false, problems: describeIssues(parsed.error) };
+    return { ok: true, value: { name, data: parsed.data } as never };
+  }
+  return { ok: false, problems: [`job name: unknown job "${name.slice(0, 64)}", expected ${JOB_NAMES.join(' or ')}`] };
+}
+
+/** Validates one control-stream entry's fields (`command`, `payload`). */
+export function validateControlEntry(fields: Record<string, string>): Validated<ControlCommand> {
+  const name = fields.command;
+  if (name === undefined) return { ok: false, problems: ['command: missing'] };
+  if (!(name in controlPayloadSchemas)) {
+    return {
+      ok: false,
+      problems: [`command: unknown command "${name.slice(0, 64)}", expected ${Object.keys(controlPayloadSchemas).join(', ')}`],
+    };
+  }
+  const raw = fields.payload ?? '{}';
+  if (Buffer.byteLength(raw) > LIMITS.payloadBytes) {
+    return { ok: false, problems: [`payload: ${Buffer.byteLength(raw)} bytes, over the ${LIMITS.payloadBytes}-byte limit`] };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, problems: ['payload: not valid JSON'] };
+  }
+  const schema = controlPayloadSchemas[name as ControlCommandName];
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) return { ok: false, problems: describeIssues(parsed.error).map((p) => `payload.${p}`) };
+  return { ok: true, value: { command: name, payload: parsed.data } as ControlCommand };
+}

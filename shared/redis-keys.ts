@@ -1,0 +1,57 @@
+// Every Redis name the runtime uses, with who writes it, who reads it and how it is bounded.
+// `REDIS_PREFIX` (default empty) is put in front of all of them, so several fleets can share a Redis.
+
+export interface RedisNames {
+  /**
+   * BullMQ queue `session_dispatch`. Producer: the central server (START_SESSION / STOP_SESSION).
+   * Consumer: every runtime process. BullMQ keeps its own keys under `{prefix}bull:session_dispatch:*`.
+   */
+  readonly dispatchQueue: string;
+  /** BullMQ key prefix (BullMQ's `prefix` option). */
+  readonly bullPrefix: string;
+  /**
+   * Stream `session_events`. Producer: runtime processes. Consumer: the central server.
+   * Fields: event, session_id, room_id, at, data (JSON). Trimmed to about 100k entries.
+   */
+  readonly events: string;
+  /**
+   * Stream `agent_control:{room_id}`. Producer: the central server (fields command, payload).
+   * Consumer: the room's live session thread, in consumer group `controlGroup`, consumer = session_id.
+   * Entries are acknowledged after they are applied or rejected; never trimmed by the runtime.
+   */
+  control(roomId: string): string;
+  readonly controlGroup: string;
+  /**
+   * String `runtime:room:{room_id}` = JSON RoomClaim, with a TTL renewed by the owner (a lease).
+   * Written only by compare-and-set scripts (supervisor/room-claims.ts). Marks the one live session
+   * of a room across the fleet.
+   */
+  room(roomId: string): string;
+  /** String `runtime:started:{job_id}`, set when SESSION_STARTED is published for that START job (7 days). */
+  started(jobId: string): string;
+  /** String `runtime:ended:{job_id}`, set once when SESSION_ENDED is published for that START job (7 days). */
+  ended(jobId: string): string;
+  /** String `runtime:stop:{session_id}` = ms timestamp of the last STOP for that session (1 day). */
+  stop(sessionId: string): string;
+  /** String `runtime:superseded:{job_id}`: that START job's session was replaced while not running (1 day). */
+  superseded(jobId: string): string;
+  /** Pub/sub channel on which processes ask each other to end a session or announce a freed room. */
+  readonly signals: string;
+}
+
+export function redisNames(prefix = ''): RedisNames {
+  const p = prefix;
+  return {
+    dispatchQueue: 'session_dispatch',
+    bullPrefix: `${p}bull`,
+    events: `${p}session_events`,
+    control: (roomId) => `${p}agent_control:${roomId}`,
+    controlGroup: 'interviewer-runtime',
+    room: (roomId) => `${p}runtime:room:${roomId}`,
+    started: (jobId) => `${p}runtime:started:${jobId}`,
+    ended: (jobId) => `${p}runtime:ended:${jobId}`,
+    stop: (sessionId) => `${p}runtime:stop:${sessionId}`,
+    superseded: (jobId) => `${p}runtime:superseded:${jobId}`,
+    signals: `${p}runtime:signals`,
+  };
+}

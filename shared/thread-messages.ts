@@ -1,0 +1,48 @@
+// Every message between the supervisor (main thread) and a session thread, as one discriminated
+// union per direction. postMessage turns custom errors into plain ones and drops their fields, so
+// errors cross as SerializedError and are classified by `name`.
+import type { RuntimeConfig } from './config.ts';
+import type { ControlCommand, EndReason, Mode, StartSession } from './protocol.ts';
+
+/** What a session thread is given at creation, before any session is assigned to it. */
+export interface SessionThreadData {
+  readonly config: RuntimeConfig;
+  /** file: URL of the module that builds the thread's pipeline (see agent/session-thread.ts). */
+  readonly entry: string;
+}
+
+/** The session a prewarmed thread is asked to run. */
+export interface SessionAssignment {
+  readonly jobId: string;
+  readonly spec: StartSession;
+  /** True when this START job ran before (its process died) and the interview is being resumed. */
+  readonly resumed: boolean;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { name: 'NonError', message: String(err) };
+}
+
+export type ToSession =
+  | { type: 'start'; assignment: SessionAssignment }
+  /** End now for `reason` (stopped, replaced, shutdown...); the thread answers with `ended`. */
+  | { type: 'end'; reason: EndReason }
+  | { type: 'ping'; seq: number };
+
+export type FromSession =
+  /** Heavy modules are loaded; the thread can take a session. */
+  | { type: 'ready' }
+  /** The session is running (control stream attached, pipeline started). */
+  | { type: 'started' }
+  | { type: 'mode_changed'; from: Mode; to: Mode; silenceTimeoutS: number }
+  | { type: 'command_rejected'; entryId: string; command: string | null; problems: string[] }
+  | { type: 'command_applied'; command: ControlCommand['command']; latencyMs: number }
+  | { type: 'ended'; reason: EndReason; error?: SerializedError }
+  | { type: 'pong'; seq: number };

@@ -1,0 +1,266 @@
+// Takes START_SESSION / STOP_SESSION jobs from the BullMQ queue `session_dispatch`.
+//
+// A START job stays active for the whole interview: its processor runs the session and returns
+// when it ends, so BullMQ's lock (renewed while this process lives) is the fleet's record of who
+// runs it. If the process dies, the lock lapses, BullMQ's stalled-job check hands the job to
+// another process, and that process resumes the interview (same job, same session id; the room
+// claim is taken over and SESSION_STARTED says `resumed`). A job that stalls more than once is
+// failed by BullMQ and its session ends with SESSION_ENDED `error`: never silently, never twice.
+//
+// Capacity: START jobs hold their worker slot while live, so the worker's concurrency is
+// MAX_SESSIONS + 1. The extra slot keeps STOP jobs flowing when every session slot is taken; a
+// START that lands in it while the process is full goes back to the queue (delayed 1 s) for a
+// process with room.
+import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RuntimeConfig } from '../shared/config.ts';
+import { errorFields, logger, withLogContext } from '../shared/logging.ts';
+import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
+import type { RedisNames } from '../shared/redis-keys.ts';
+import type { EventPublisher, SessionRef } from './events.ts';
+import type { RuntimeMetrics } from './metrics.ts';
+import type { SessionPool } from './pool.ts';
+import type { RoomClaims } from './room-claims.ts';
+import type { SessionThread } from './session-thread.ts';
+import type { Signals } from './signals.ts';
+
+const log = logger('dispatch');
+
+/** A START that finds this process full is retried this much later (by any process). */
+const BOUNCE_DELAY_MS = 1_000;
+/** STOP must end a running session within 2 s (interface.md section 1): ask, then force at 1.5 s. */
+const STOP_GRACE_MS = 1_500;
+/** A replaced session gets this long to end before its thread is terminated. */
+const REPLACE_GRACE_MS = 1_500;
+const STOP_MARKER_TTL_S = 24 * 3600;
+/** How many queued jobs a STOP scans for START jobs of its session (the stop marker covers the rest). */
+const STOP_SCAN_LIMIT = 1_000;
+
+interface LocalSession {
+  readonly ref: SessionRef;
+  thread?: SessionThread;
+  endRequested?: EndReason;
+  /** Our claim was taken over by the same job elsewhere: end without publishing SESSION_ENDED. */
+  silent?: boolean;
+}
+
+export interface DispatchResult {
+  outcome: string;
+  reason?: EndReason;
+  removed_queued?: number;
+}
+
+export class Dispatcher {
+  private worker: Worker | undefined;
+  private readonly local = new Map<string, LocalSession>();
+  private closing = false;
+
+  constructor(
+    private readonly deps: {
+      config: RuntimeConfig;
+      names: RedisNames;
+      bullConnection: Redis;
+      redis: Redis;
+      queue: Queue;
+      pool: SessionPool;
+      events: EventPublisher;
+      claims: RoomClaims;
+      signals: Signals;
+      metrics: RuntimeMetrics;
+    },
+  ) {
+    deps.signals.on((signal) => {
+      if (signal.kind !== 'end') return;
+      for (const session of this.local.values()) {
+        if (session.ref.jobId === signal.jobId || session.ref.sessionId === signal.sessionId) {
+          withLogContext({ session_id: session.ref.sessionId, room_id: session.ref.roomId }, () =>
+            this.requestEnd(session, signal.reason),
+          );
+        }
+      }
+    });
+  }
+
+  start(): void {
+    const { config, names } = this.deps;
+    this.worker = new Worker(names.dispatchQueue, (job, token) => this.process(job, token), {
+      connection: this.deps.bullConnection,
+      prefix: names.bullPrefix,
+      concurrency: config.sessions.max + 1,
+      lockDuration: config.jobs.lockMs,
+      stalledInterval: config.jobs.lockMs,
+      maxStalledCount: 1,
+    });
+    this.worker.on('error', (err) => log.error('dispatch worker error', errorFields(err)));
+    this.worker.on('failed', (job, err) => {
+      if (job && /stalled more than allowable limit/.test(err.message)) void this.onStalledOut(job, err);
+    });
+  }
+
+  get running(): boolean {
+    return this.worker?.isRunning() ?? false;
+  }
+
+  private process(job: Job, token: string | undefined): Promise<DispatchResult> {
+    const data = (job.data ?? {}) as Partial<StartSession>;
+    const context = {
+      session_id: typeof data.session_id === 'string' ? data.session_id : undefined,
+      room_id: typeof data.room_id === 'string' ? data.room_id : undefined,
+    };
+    return withLogContext(context, async () => {
+      const validated = validateJob(job.name, job.data);
+      if (!validated.ok) {
+        this.deps.metrics.jobs.inc({ name: job.name.slice(0, 32), outcome: 'invalid' });
+        log.warn('malformed job rejected', { job_id: job.id, job_name: job.name.slice(0, 64), problems: validated.problems });
+        throw new UnrecoverableError(`invalid ${job.name.slice(0, 64)} job: ${validated.problems.join('; ')}`);
+      }
+      try {
+        const result =
+          validated.value.name === 'STOP_SESSION'
+            ? await this.stop(job, validated.value.data)
+            : await this.startSession(job, token, validated.value.data);
+        this.deps.metrics.jobs.inc({ name: job.name, outcome: result.outcome });
+        return result;
+      } catch (err) {
+        const outcome = err instanceof DelayedError ? 'bounced' : 'failed';
+        this.deps.metrics.jobs.inc({ name: job.name, outcome });
+        if (outcome === 'failed') log.error('job failed', { job_id: job.id, ...errorFields(err) });
+        throw err;
+      }
+    });
+  }
+
+  private async startSession(job: Job, token: string | undefined, spec: StartSession): Promise<DispatchResult> {
+    const { redis, names, pool, events, claims, config } = this.deps;
+    const ref: SessionRef = { jobId: job.id!, sessionId: spec.session_id, roomId: spec.room_id };
+
+    if (await redis.exists(names.superseded(ref.jobId))) {
+      // Replaced by a newer START while this job was not running (e.g. its process died).
+      await events.ended(ref, 'replaced');
+      return { outcome: 'superseded', reason: 'replaced' };
+    }
+    const stoppedAt = Number(await redis.get(names.stop(ref.sessionId)));
+    if (stoppedAt && stoppedAt >= job.timestamp) {
+      await events.ended(ref, 'stopped');
+      return { outcome: 'stopped_before_start', reason: 'stopped' };
+    }
+    if (this.closing || !pool.hasCapacity()) return this.bounce(job, token);
+
+    const releaseReservation = pool.reserve();
+    const session: LocalSession = { ref };
+    this.local.set(ref.jobId, session);
+    try {
+      const resumed = await events.hasStarted(ref.jobId);
+      const claim = await claims.acquire(ref);
+      if (this.closing || session.endRequested) {
+        await claim.release();
+        if (this.closing) return this.bounce(job, token);
+        await events.ended(ref, session.endRequested!);
+        return { outcome: 'stopped_before_start', reason: session.endRequested! };
+      }
+      let thread: SessionThread;
+      let warm: boolean;
+      try {
+        ({ thread, warm } = await pool.acquire(releaseReservation));
+        session.thread = thread;
+        thread.onMessage = (message) => this.onSessionMessage(ref, message);
+        await thread.start({ jobId: ref.jobId, spec, resumed });
+      } catch (err) {
+        await claim.release();
+        throw err;
+      }
+      this.deps.metrics.sessionStartSeconds.observe(
+        { thread: warm ? 'prewarmed' : 'cold' },
+        Math.max(0, Date.now() - job.timestamp) / 1000,
+      );
+      await events.started(ref, { resumed, runtime_id: config.runtimeId });
+      log.info('session started', { job_id: ref.jobId, resumed, prewarmed: warm });
+      if (session.endRequested) this.requestEnd(session, session.endRequested);
+      void claim.lost.then(() => {
+        session.silent = true;
+        void thread.end('replaced', REPLACE_GRACE_MS);
+      });
+
+      const end = await thread.ended;
+      this.deps.metrics.sessionEnds.inc({ reason: end.reason });
+      if (!session.silent) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
+      await claim.release();
+      return { outcome: 'completed', reason: end.reason };
+    } finally {
+      releaseReservation();
+      this.local.delete(ref.jobId);
+    }
+  }
+
+  /** Puts a START back in the queue for a process with room (or for us, later). */
+  private async bounce(job: Job, token: string | undefined): Promise<never> {
+    await job.moveToDelayed(Date.now() + BOUNCE_DELAY_MS, token);
+    throw new DelayedError();
+  }
+
+  private async stop(job: Job, stop: StopSession): Promise<DispatchResult> {
+    const { redis, names, queue, signals } = this.deps;
+    // Durable first: any START of this session added before this STOP will not run, wherever it is.
+    await redis.set(names.stop(stop.session_id), String(job.timestamp), 'EX', STOP_MARKER_TTL_S);
+    let removed = 0;
+    const queued = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, STOP_SCAN_LIMIT - 1);
+    for (const candidate of queued) {
+      if (candidate?.name === 'START_SESSION' && (candidate.data as StartSession)?.session_id === stop.session_id) {
+        await candidate.remove().then(
+          () => removed++,
+          () => {}, // taken by a worker meanwhile: the stop marker stops it there
+        );
+      }
+    }
+    await signals.send({ kind: 'end', sessionId: stop.session_id, reason: 'stopped' });
+    log.info('stop requested', { removed_queued: removed, reason: stop.reason ?? null });
+    return { outcome: 'completed', removed_queued: removed };
+  }
+
+  private requestEnd(session: LocalSession, reason: 'stopped' | 'replaced' | 'shutdown'): void {
+    session.endRequested ??= reason;
+    if (session.thread) void session.thread.end(reason, reason === 'shutdown' ? this.deps.config.shutdownGraceMs : STOP_GRACE_MS);
+  }
+
+  private onSessionMessage(ref: SessionRef, message: Parameters<SessionThread['onMessage']>[0]): void {
+    const { events, metrics } = this.deps;
+    const publish = (promise: Promise<void>) =>
+      promise.catch((err) => withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => log.error('event publish failed', errorFields(err))));
+    switch (message.type) {
+      case 'mode_changed':
+        void publish(events.publish('MODE_CHANGED', ref, { from: message.from, to: message.to, silence_timeout: message.silenceTimeoutS }));
+        break;
+      case 'command_rejected':
+        void publish(events.publish('COMMAND_REJECTED', ref, { entry_id: message.entryId, command: message.command, problems: message.problems }));
+        break;
+      case 'command_applied':
+        metrics.commandApplySeconds.observe({ command: message.command }, Math.max(0, message.latencyMs) / 1000);
+        break;
+    }
+  }
+
+  private async onStalledOut(job: Job, err: Error): Promise<void> {
+    const data = job.data as Partial<StartSession>;
+    if (job.name !== 'START_SESSION' || typeof data.session_id !== 'string' || typeof data.room_id !== 'string') return;
+    await withLogContext({ session_id: data.session_id, room_id: data.room_id }, async () => {
+      log.error('session job stalled too often; ending it', { job_id: job.id });
+      const ref = { jobId: job.id!, sessionId: data.session_id!, roomId: data.room_id! };
+      await this.deps.events
+        .ended(ref, 'error', { error: { name: 'SessionLost', message: err.message } })
+        .catch((e) => log.error('event publish failed', errorFields(e)));
+    });
+  }
+
+  /**
+   * Stops taking jobs, ends every live session (`shutdown`) within the grace period, and waits
+   * for their processors to publish and return. STARTs not yet running go back to the queue.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = this.worker?.close();
+    for (const session of this.local.values()) {
+      withLogContext({ session_id: session.ref.sessionId, room_id: session.ref.roomId }, () => this.requestEnd(session, 'shutdown'));
+    }
+    await closed;
+  }
+}

@@ -1,0 +1,162 @@
+// One live session per room across the whole fleet, coordinated through Redis.
+//
+// A claim is a key `runtime:room:{room_id}` holding {session_id, job_id, owner, token} with a
+// lease (TTL) the owner renews. All writes are compare-and-set scripts, so a process that lost its
+// claim (it froze past the lease) can neither renew nor delete someone else's.
+//
+// Acquiring a claimed room:
+// - held by the same START job (its process died and BullMQ handed the job to us): take it over;
+// - held by another session: mark that job superseded (so its recovery never resurrects it), ask
+//   its owner to end it (`replaced`), wait until the claim is released or its lease lapsed (a dead
+//   owner), make sure its SESSION_ENDED `replaced` is out, then claim. The old session's end is
+//   therefore always published before the new session's start.
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import { errorFields, logger } from '../shared/logging.ts';
+import type { RedisNames } from '../shared/redis-keys.ts';
+import type { EventPublisher } from './events.ts';
+import type { Signals } from './signals.ts';
+
+const log = logger('dispatch');
+
+// KEYS[1] room; ARGV[1] expected current value ('' = absent), ARGV[2] new value, ARGV[3] lease ms.
+const CLAIM_IF = `
+local cur = redis.call('GET', KEYS[1])
+if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`;
+// KEYS[1] room; ARGV[1] our value, ARGV[2] lease ms.
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+// KEYS[1] room; ARGV[1] our value.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const SUPERSEDED_TTL_S = 24 * 3600;
+/** Re-check a claimed room this often, for owners that died without releasing (lease lapses). */
+const RECHECK_MS = 100;
+
+export interface ClaimOwner {
+  readonly sessionId: string;
+  readonly jobId: string;
+  readonly roomId: string;
+}
+
+interface ClaimValue {
+  session_id: string;
+  job_id: string;
+  owner: string;
+  token: string;
+}
+
+export interface HeldClaim {
+  /** Resolves if the claim was lost (another process took the room over); the session must stop. */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
+}
+
+export class RoomClaims {
+  private readonly released = new EventEmitter();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly names: RedisNames,
+    private readonly signals: Signals,
+    private readonly events: EventPublisher,
+    private readonly runtimeId: string,
+    private readonly leaseMs: number,
+  ) {
+    this.released.setMaxListeners(0);
+    signals.on((signal) => {
+      if (signal.kind === 'released') this.released.emit(signal.roomId);
+    });
+  }
+
+  async acquire(me: ClaimOwner): Promise<HeldClaim> {
+    const key = this.names.room(me.roomId);
+    const value = JSON.stringify({ session_id: me.sessionId, job_id: me.jobId, owner: this.runtimeId, token: randomUUID() } satisfies ClaimValue);
+    for (;;) {
+      const currentRaw = await this.redis.get(key);
+      if (currentRaw === null) {
+        if (await this.claimIf(key, '', value)) return this.hold(key, value);
+        continue;
+      }
+      const current = parseClaim(currentRaw);
+      if (!current || current.job_id === me.jobId) {
+        // Our own job resumed after its process died, or garbage: take it over.
+        if (await this.claimIf(key, currentRaw, value)) return this.hold(key, value);
+        continue;
+      }
+      await this.replace(key, me.roomId, currentRaw, current);
+    }
+  }
+
+  private async replace(key: string, roomId: string, currentRaw: string, current: ClaimValue): Promise<void> {
+    log.info('room has a live session; replacing it', { old_session_id: current.session_id, old_owner: current.owner });
+    await this.redis.set(this.names.superseded(current.job_id), '1', 'EX', SUPERSEDED_TTL_S);
+    await this.signals.send({ kind: 'end', jobId: current.job_id, reason: 'replaced' });
+    // An owner that is alive releases within its end grace; a dead one's lease lapses. Past this,
+    // the owner is alive but unresponsive: take the room anyway (its renewals then fail).
+    const deadline = Date.now() + this.leaseMs + 2_000;
+    while ((await this.redis.get(key)) === currentRaw && Date.now() < deadline) {
+      const abort = new AbortController();
+      await Promise.race([
+        once(this.released, roomId, { signal: abort.signal }).catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, RECHECK_MS)),
+      ]);
+      abort.abort();
+    }
+    await this.events.ended({ jobId: current.job_id, sessionId: current.session_id, roomId }, 'replaced');
+    if ((await this.redis.get(key)) === currentRaw) {
+      log.warn('previous owner did not release the room in time; taking it over', { old_owner: current.owner });
+      await this.redis.eval(RELEASE, 1, key, currentRaw);
+    }
+  }
+
+  private async claimIf(key: string, expected: string, value: string): Promise<boolean> {
+    return (await this.redis.eval(CLAIM_IF, 1, key, expected, value, this.leaseMs)) === 1;
+  }
+
+  private hold(key: string, value: string): HeldClaim {
+    let markLost!: () => void;
+    const lost = new Promise<void>((resolve) => (markLost = resolve));
+    const timer = setInterval(async () => {
+      try {
+        if ((await this.redis.eval(RENEW, 1, key, value, this.leaseMs)) !== 1) {
+          clearInterval(timer);
+          log.warn('room claim lost to another process');
+          markLost();
+        }
+      } catch (err) {
+        // Redis unreachable: keep trying; if the lease lapses meanwhile, the next renewal says so.
+        log.debug('room claim renewal failed', errorFields(err));
+      }
+    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    const roomId = key.slice(this.names.room('').length);
+    let releasing: Promise<void> | undefined;
+    return {
+      lost,
+      release: () =>
+        (releasing ??= (async () => {
+          clearInterval(timer);
+          await this.redis.eval(RELEASE, 1, key, value);
+          await this.signals.send({ kind: 'released', roomId });
+        })()),
+    };
+  }
+}
+
+function parseClaim(raw: string): ClaimValue | undefined {
+  try {
+    const value = JSON.parse(raw) as ClaimValue;
+    return typeof value.job_id === 'string' && typeof value.session_id === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,106 @@
+// The runtime process assembled: Redis connections, events, signals, room claims, the session
+// pool, the dispatcher and the operations endpoint, started in dependency order and closed in a
+// fixed order in which every step runs even if an earlier one failed.
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { RuntimeConfig } from '../shared/config.ts';
+import { errorFields, logger } from '../shared/logging.ts';
+import { redisNames } from '../shared/redis-keys.ts';
+import { Dispatcher } from './dispatch.ts';
+import { EventPublisher } from './events.ts';
+import { RuntimeMetrics } from './metrics.ts';
+import { OpsServer } from './ops-server.ts';
+import { SessionPool } from './pool.ts';
+import { RoomClaims } from './room-claims.ts';
+import { Signals } from './signals.ts';
+
+const log = logger('runtime');
+
+export const DEFAULT_SESSION_ENTRY = new URL('../agent/session-main.ts', import.meta.url);
+const HEALTH_PING_TIMEOUT_MS = 1_000;
+
+export interface RuntimeOptions {
+  /** Module each session thread runs (see agent/session-thread.ts); tests give their own. */
+  sessionEntry?: URL;
+}
+
+export class Runtime {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: RuntimeConfig,
+    readonly metrics: RuntimeMetrics,
+    readonly pool: SessionPool,
+    private readonly dispatcher: Dispatcher,
+    private readonly ops: OpsServer,
+    readonly opsPort: number,
+    private readonly signals: Signals,
+    private readonly queue: Queue,
+    private readonly connections: Redis[],
+  ) {}
+
+  static async start(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+    const names = redisNames(config.redis.prefix);
+    // Commands wait (offline queue) while Redis is away instead of failing: events published
+    // during an outage go out when it returns.
+    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    const bullConnection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    for (const connection of [redis, bullConnection]) {
+      connection.on('error', (err) => log.debug('redis connection error', errorFields(err)));
+    }
+    const metrics = new RuntimeMetrics();
+    const events = new EventPublisher(redis, names);
+    const signals = new Signals(config.redis.url, redis, names.signals);
+    await signals.start();
+    const claims = new RoomClaims(redis, names, signals, events, config.runtimeId, Math.round(config.jobs.lockMs / 3));
+    const pool = new SessionPool(config, options.sessionEntry ?? DEFAULT_SESSION_ENTRY, metrics);
+    await pool.start();
+    const queue = new Queue(names.dispatchQueue, { connection: bullConnection, prefix: names.bullPrefix });
+    const dispatcher = new Dispatcher({ config, names, bullConnection, redis, queue, pool, events, claims, signals, metrics });
+
+    const ops = new OpsServer(metrics, async () => ({
+      redis: await Promise.race([
+        redis.ping().then(() => true, () => false),
+        new Promise<boolean>((resolve) => setTimeout(resolve, HEALTH_PING_TIMEOUT_MS, false)),
+      ]),
+      pool: pool.healthy,
+      dispatch: dispatcher.running,
+    }));
+    const opsPort = await ops.listen(config.ops.port, config.ops.host);
+    dispatcher.start();
+    log.info('runtime started', {
+      runtime_id: config.runtimeId,
+      max_sessions: config.sessions.max,
+      prewarmed: pool.idleCount,
+      providers: config.providers.kind,
+    });
+    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, queue, [redis, bullConnection]);
+  }
+
+  /** Graceful shutdown; the same promise on repeated calls. */
+  close(): Promise<void> {
+    return (this.closing ??= this.closeSteps());
+  }
+
+  private async closeSteps(): Promise<void> {
+    log.info('shutting down');
+    const steps: [string, () => Promise<unknown>][] = [
+      // 1. Stop taking jobs; end live sessions (`shutdown`), forcing those past the grace period.
+      ['dispatcher', () => this.dispatcher.close()],
+      // 2. No session is live any more: drop idle threads.
+      ['pool', () => this.pool.close()],
+      ['operations endpoint', () => this.ops.close()],
+      ['signals', () => this.signals.close()],
+      ['queue', () => this.queue.close()],
+      ['redis', () => Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())))],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        log.error(`shutdown step failed: ${name}`, errorFields(err));
+      }
+    }
+    log.info('shut down');
+  }
+}
