@@ -17,9 +17,24 @@ const BATCH = 100;
 /** After a failed call, wait this long before the next (Redis down: don't spin). */
 const RETRY_DELAY_MS = 200;
 
+/** Session state a command changed, saved atomically with the command's acknowledgement. */
+export type StateUpdate = Record<string, string>;
+
+export interface Applied {
+  state?: StateUpdate;
+  afterAck?: () => void;
+}
+
+/** How long a session's saved state outlives its last change. */
+const STATE_TTL_S = 24 * 3600;
+
 export interface ControlStreamHandlers {
-  /** Applies a valid command; the entry is acknowledged when this resolves. */
-  apply(command: ControlCommand, entryId: string): Promise<void>;
+  /**
+   * Applies a valid command. The entry is then acknowledged in one transaction with the returned
+   * state (a resumed session sees exactly what was acknowledged), and `afterAck` runs: what the
+   * outside world is told (events) is told only for commands that will not be applied again.
+   */
+  apply(command: ControlCommand, entryId: string): Promise<Applied>;
   /** An invalid entry: it is acknowledged and reported, and reading goes on. */
   reject(entryId: string, command: string | null, problems: string[]): void;
   /** Redis has been unreachable for longer than the grace period. Called at most once. */
@@ -40,6 +55,7 @@ export class ControlStreamReader {
     private readonly key: string,
     private readonly group: string,
     private readonly consumer: string,
+    private readonly stateKey: string,
     redisLostGraceMs: number,
     private readonly handlers: ControlStreamHandlers,
   ) {
@@ -60,6 +76,11 @@ export class ControlStreamReader {
 
   start(): void {
     this.loop ??= this.run();
+  }
+
+  /** The state saved by earlier applied commands of this session (empty for a new one). */
+  async loadState(): Promise<StateUpdate> {
+    return (await this.untilOk(() => this.redis.hgetall(this.stateKey))) ?? {};
   }
 
   private async run(): Promise<void> {
@@ -132,9 +153,10 @@ export class ControlStreamReader {
 
   private async handle(id: string, fields: Record<string, string>): Promise<void> {
     const validated = validateControlEntry(fields);
+    let applied: Applied = {};
     if (validated.ok) {
       try {
-        await this.handlers.apply(validated.value, id);
+        applied = await this.handlers.apply(validated.value, id);
       } catch (err) {
         log.error('control command failed to apply', { entry_id: id, command: validated.value.command, ...errorFields(err) });
         this.handlers.reject(id, validated.value.command, [`apply failed: ${(err as Error).message}`]);
@@ -146,8 +168,11 @@ export class ControlStreamReader {
     // Acknowledged even if the command ended the session (TERMINATE) and the reader is closing.
     for (;;) {
       try {
-        await this.redis.xack(this.key, this.group, id);
+        const tx = this.redis.multi();
+        if (applied.state) tx.hset(this.stateKey, applied.state).expire(this.stateKey, STATE_TTL_S);
+        await tx.xack(this.key, this.group, id).exec();
         this.lastOkAt = Date.now();
+        applied.afterAck?.();
         return;
       } catch (err) {
         if (this.closed) return void log.warn('could not acknowledge a control entry', { entry_id: id, ...errorFields(err) });

@@ -6,7 +6,7 @@ import { errorFields, logger } from '../shared/logging.ts';
 import { type ControlCommand, type EndReason, LIMITS, type Mode } from '../shared/protocol.ts';
 import { redisNames } from '../shared/redis-keys.ts';
 import { type FromSession, type SerializedError, type SessionAssignment, serializeError } from '../shared/thread-messages.ts';
-import { ControlStreamReader, entryTimestampMs } from './control-stream.ts';
+import { type Applied, ControlStreamReader, type StateUpdate, entryTimestampMs } from './control-stream.ts';
 import type { InterviewPipeline } from './pipeline.ts';
 
 const log = logger('session');
@@ -43,6 +43,7 @@ export class Session {
       names.control(assignment.spec.room_id),
       names.controlGroup,
       assignment.spec.session_id,
+      names.sessionState(assignment.jobId),
       config.sessions.redisLostGraceMs,
       {
         apply: (command, entryId) => this.apply(command, entryId),
@@ -54,8 +55,13 @@ export class Session {
 
   /** Runs the session to its end and releases everything it holds. */
   async run(): Promise<SessionResult> {
+    // A resumed session continues in the state its acknowledged commands left.
+    const saved = await this.control.loadState();
+    if (saved.mode === 'CODING' || saved.mode === 'CONVERSATIONAL') this.mode = saved.mode;
+    if (saved.silence_timeout) this.silenceTimeoutS = Number(saved.silence_timeout);
     log.info('session starting', { resumed: this.assignment.resumed, mode: this.mode });
     await this.pipeline.setMode(this.mode, this.silenceTimeoutS);
+    if (saved.code !== undefined) await this.pipeline.updateCode(saved.code, saved.language || undefined);
     const pipelineDone = this.pipeline.run(this.abort.signal).then(
       (reason) => this.end(reason),
       (err) => this.end('error', err),
@@ -84,7 +90,19 @@ export class Session {
     this.resolveEnded(this.result);
   }
 
-  private async apply(command: ControlCommand, entryId: string): Promise<void> {
+  private async apply(command: ControlCommand, entryId: string): Promise<Applied> {
+    const { state, events = [] } = await this.applyCommand(command);
+    const latencyMs = Date.now() - entryTimestampMs(entryId);
+    return {
+      ...(state ? { state } : {}),
+      afterAck: () => {
+        for (const event of events) this.post(event);
+        this.post({ type: 'command_applied', command: command.command, latencyMs });
+      },
+    };
+  }
+
+  private async applyCommand(command: ControlCommand): Promise<{ state?: StateUpdate; events?: FromSession[] }> {
     switch (command.command) {
       case 'UPDATE_CONFIG': {
         const from = this.mode;
@@ -92,11 +110,12 @@ export class Session {
         this.silenceTimeoutS = command.payload.silence_timeout ?? this.silenceTimeoutS;
         await this.pipeline.setMode(to, this.silenceTimeoutS);
         this.mode = to;
+        const events: FromSession[] = [];
         if (to !== from) {
           log.info('mode changed', { from, to, silence_timeout_s: this.silenceTimeoutS });
-          this.post({ type: 'mode_changed', from, to, silenceTimeoutS: this.silenceTimeoutS });
+          events.push({ type: 'mode_changed', from, to, silenceTimeoutS: this.silenceTimeoutS });
         }
-        break;
+        return { state: { mode: to, silence_timeout: String(this.silenceTimeoutS) }, events };
       }
       case 'CODE_UPDATE': {
         const { code, language } = command.payload;
@@ -104,13 +123,12 @@ export class Session {
         const bounded =
           code.length > LIMITS.codeLength ? `${code.slice(0, LIMITS.codeLength)}\n[... truncated ...]` : code;
         await this.pipeline.updateCode(bounded, language);
-        break;
+        return { state: { code: bounded, language: language ?? '' } };
       }
       case 'TERMINATE':
         log.info('terminate requested', { reason: command.payload.reason ?? null });
         this.end('terminated');
-        break;
+        return {};
     }
-    this.post({ type: 'command_applied', command: command.command, latencyMs: Date.now() - entryTimestampMs(entryId) });
   }
 }

@@ -31,6 +31,12 @@ export interface RedisNames {
   started(jobId: string): string;
   /** String `runtime:ended:{job_id}`, set once when SESSION_ENDED is published for that START job (7 days). */
   ended(jobId: string): string;
+  /**
+   * Hash `runtime:state:{job_id}`: the live state a session's commands set (mode, silence_timeout,
+   * code, language). Written by the session thread in the same transaction that acknowledges the
+   * command; read when the START job is resumed in another process. Expires a day after its last write.
+   */
+  sessionState(jobId: string): string;
   /** String `runtime:stop:{session_id}` = ms timestamp of the last STOP for that session (1 day). */
   stop(sessionId: string): string;
   /** String `runtime:superseded:{job_id}`: that START job's session was replaced while not running (1 day). */
@@ -50,6 +56,7 @@ export function redisNames(prefix = ''): RedisNames {
     room: (roomId) => `${p}runtime:room:${roomId}`,
     started: (jobId) => `${p}runtime:started:${jobId}`,
     ended: (jobId) => `${p}runtime:ended:${jobId}`,
+    sessionState: (jobId) => `${p}runtime:state:${jobId}`,
     stop: (sessionId) => `${p}runtime:stop:${sessionId}`,
     superseded: (jobId) => `${p}runtime:superseded:${jobId}`,
     signals: `${p}runtime:signals`,

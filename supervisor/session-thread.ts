@@ -3,7 +3,6 @@
 // `ended` resolves exactly once, whatever ends the session: the thread's own report, an uncaught
 // error, running out of heap (resourceLimits), a hang (no pong within the hang timeout), or a
 // forced termination after an end request was not honoured in time (then the requested reason).
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
@@ -60,7 +59,8 @@ export class SessionThread {
       stderr: false,
     });
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.exited = once(this.worker, 'exit').then(() => undefined);
+    // Not events.once(): it rejects on the 'error' that precedes 'exit' (out of memory, a crash).
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
 
     let readyResolve!: () => void;
     let readyReject!: (err: Error) => void;

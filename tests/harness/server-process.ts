@@ -35,7 +35,9 @@ export async function startServerProcess(opts: {
     });
   }
   const recentOutput = () => lines.join('\n');
-  const exited = once(child, 'exit');
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (code, signal) => resolve([code, signal])),
+  );
   const spawnError = once(child, 'error').then(([err]) => {
     throw new Error(`${opts.name}: could not run ${opts.command}: ${(err as Error).message}`);
   });

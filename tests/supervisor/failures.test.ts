@@ -1,0 +1,74 @@
+// Session threads that throw, hang or run out of heap are reaped and reported as SESSION_ENDED
+// `error`, while another session in the same process carries on unaffected.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
+import { startPrivateRedis } from '../harness/stack.ts';
+
+describe('misbehaving session threads', () => {
+  let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let runtime: RuntimeProcess;
+  let queue: Queue;
+  let events: EventReader;
+  let redis: Redis;
+
+  before(async () => {
+    redisServer = await startPrivateRedis();
+    runtime = await RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '6', PREWARM_SESSIONS: '2' });
+    queue = dispatchQueue(redisServer.url);
+    events = new EventReader(redisServer.url);
+    redis = new Redis(redisServer.url);
+  });
+  after(async () => {
+    await runtime?.stop();
+    await queue?.close();
+    events?.close();
+    redis?.disconnect();
+    await redisServer?.stop();
+  });
+
+  for (const [behaviour, errorName] of [
+    ['throw', 'Error'],
+    ['hang', 'SessionHung'],
+    ['oom', 'SessionOutOfMemory'],
+  ] as const) {
+    it(`reaps a thread that does "${behaviour}" as SESSION_ENDED error, and its neighbour never notices`, async () => {
+      const healthy = { session_id: randomUUID(), room_id: `room-${randomUUID()}` };
+      const broken = { session_id: randomUUID(), room_id: `room-${randomUUID()}` };
+      await queue.add('START_SESSION', healthy);
+      await events.until(() => events.of(healthy.session_id, 'SESSION_STARTED').length === 1);
+      await queue.add('START_SESSION', { ...broken, interview: { instructions: behaviour } });
+      await events.until(() => events.of(broken.session_id, 'SESSION_ENDED').length === 1, 30_000);
+
+      const ended = events.of(broken.session_id, 'SESSION_ENDED')[0]!;
+      assert.equal(ended.data.reason, 'error');
+      assert.equal((ended.data.error as { name: string }).name, errorName);
+
+      // The neighbour still applies commands, then ends normally.
+      await redis.xadd(`agent_control:${healthy.room_id}`, '*', 'command', 'UPDATE_CONFIG', 'payload', '{"mode":"CODING"}');
+      await events.until(() => events.of(healthy.session_id, 'MODE_CHANGED').length === 1);
+      await redis.xadd(`agent_control:${healthy.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
+      await events.until(() => events.of(healthy.session_id, 'SESSION_ENDED').length === 1);
+      assert.equal(events.of(healthy.session_id, 'SESSION_ENDED')[0]!.data.reason, 'terminated');
+      assert.equal(events.of(broken.session_id, 'SESSION_ENDED').length, 1);
+    });
+  }
+
+  it('reports a session that ends on its own with its reason, once', async () => {
+    const s = { session_id: randomUUID(), room_id: `room-${randomUUID()}` };
+    await queue.add('START_SESSION', { ...s, interview: { instructions: 'end:participant_left' } });
+    await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
+    assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'participant_left');
+  });
+
+  it('keeps the process healthy and its pool full after all of that', async () => {
+    const res = await fetch(`http://127.0.0.1:${runtime.opsPort}/healthz`);
+    assert.equal(res.status, 200);
+    const metrics = await (await fetch(`http://127.0.0.1:${runtime.opsPort}/metrics`)).text();
+    assert.match(metrics, /interviewer_session_ends_total\{reason="error"\} 3/);
+    assert.match(metrics, /interviewer_sessions\{state="live"\} 0/);
+  });
+});
