@@ -64,13 +64,15 @@ const environmentSchema = z
     OPS_HOST: z.string().default('0.0.0.0'),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     RUNTIME_ID: z.string().min(1).optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.PROVIDERS !== 'cloud') return;
-    for (const key of ['DEEPGRAM_API_KEY', 'GOOGLE_API_KEY', 'CARTESIA_API_KEY'] as const) {
-      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when PROVIDERS=cloud' });
-    }
   });
+
+const CLOUD_KEYS = ['DEEPGRAM_API_KEY', 'GOOGLE_API_KEY', 'CARTESIA_API_KEY'] as const;
+
+/** Checked apart from the schema so they are reported together with every other problem. */
+function providerProblems(env: NodeJS.ProcessEnv): string[] {
+  if (env.PROVIDERS !== 'cloud') return [];
+  return CLOUD_KEYS.filter((key) => !env[key]).map((key) => `${key}: required when PROVIDERS=cloud`);
+}
 
 export type Environment = z.infer<typeof environmentSchema>;
 
@@ -125,15 +127,16 @@ function deepFreeze<T>(value: T): T {
 /** Reads the configuration from `env`; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
   const parsed = environmentSchema.safeParse(env);
-  if (!parsed.success) {
-    // Messages come from our schema, never from the input: no value (secret or not) is echoed.
-    const problems = parsed.error.issues.map((issue) => {
+  // Messages come from our schema, never from the input: no value (secret or not) is echoed.
+  const problems = [
+    ...(parsed.error?.issues ?? []).map((issue) => {
       const name = String(issue.path[0] ?? '(environment)');
       const message = issue.code === 'invalid_type' && env[name] === undefined ? 'is required' : issue.message;
       return `${name}: ${message}`;
-    });
-    throw new ConfigError(problems);
-  }
+    }),
+    ...providerProblems(env),
+  ];
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const s = (n: number) => Math.round(n * 1000);
   return deepFreeze({

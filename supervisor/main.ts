@@ -6,6 +6,11 @@ import { Runtime, type RuntimeOptions } from './runtime.ts';
 
 const log = logger('runtime');
 
+/** process.exit() drops what is still queued for a piped stdout: the last log lines matter most. */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
 export async function main(options: RuntimeOptions = {}): Promise<void> {
   let config: RuntimeConfig;
   try {
@@ -14,7 +19,8 @@ export async function main(options: RuntimeOptions = {}): Promise<void> {
     if (!(err instanceof ConfigError)) throw err;
     log.error('invalid configuration', { problems: err.problems });
     console.error(err.message);
-    process.exit(1);
+    exitAfterFlush(1);
+    return;
   }
   setLogLevel(config.logLevel);
 
@@ -26,10 +32,10 @@ export async function main(options: RuntimeOptions = {}): Promise<void> {
       shuttingDown = true;
       log.info('signal received', { signal });
       runtime.close().then(
-        () => process.exit(0),
+        () => exitAfterFlush(0),
         (err) => {
           log.error('shutdown failed', errorFields(err));
-          process.exit(1);
+          exitAfterFlush(1);
         },
       );
     });

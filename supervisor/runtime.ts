@@ -95,8 +95,10 @@ export class Runtime {
       ['redis', () => Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())))],
     ];
     for (const [name, step] of steps) {
+      const startedAt = Date.now();
       try {
         await step();
+        log.debug('shutdown step done', { step: name, ms: Date.now() - startedAt });
       } catch (err) {
         log.error(`shutdown step failed: ${name}`, errorFields(err));
       }

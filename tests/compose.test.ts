@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { ENVIRONMENT_VARIABLES } from '../shared/config.ts';
 
 interface Service {
   image?: string;
@@ -55,6 +56,9 @@ describe('docker-compose.yml', () => {
       'CARTESIA_API_KEY',
     ]) {
       assert.ok(name in env, `runtime environment lacks ${name}`);
+    }
+    for (const name of Object.keys(env)) {
+      assert.ok((ENVIRONMENT_VARIABLES as string[]).includes(name), `${name} is not a variable the runtime reads`);
     }
     assert.equal(env.LIVEKIT_URL, 'ws://livekit:7880');
     assert.equal(env.REDIS_URL, 'redis://redis:6379');

@@ -60,6 +60,8 @@ describe('session lifecycle', () => {
       assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     }
     assert.deepEqual(await job.waitUntilFinished(queueEvents), { outcome: 'completed', reason: 'terminated' });
+    const started = await runtime.waitForLog((l) => l.message === 'session started' && l.session_id === s.session_id);
+    assert.equal(started.prewarmed, true, 'the session paid for loading its thread');
     // Every entry was acknowledged after it was applied.
     const pending = (await redis.xpending(control, 'interviewer-runtime')) as [number, ...unknown[]];
     assert.equal(pending[0], 0);
