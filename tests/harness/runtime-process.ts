@@ -74,10 +74,17 @@ export class RuntimeProcess {
     createInterface({ input: child.stderr! }).on('line', (line) => this.stderr.push(line));
   }
 
-  /** Starts a runtime and resolves once it takes jobs. */
-  static async start(redisUrl: string, overrides: Record<string, string> = {}): Promise<RuntimeProcess> {
+  /**
+   * Starts a runtime and resolves once it takes jobs. `entry` is the test runtime (misbehaving
+   * session bodies on request) unless a benchmark asks for the product's own `supervisor/main.ts`.
+   */
+  static async start(
+    redisUrl: string,
+    overrides: Record<string, string> = {},
+    entry = 'tests/fixtures/runtime.ts',
+  ): Promise<RuntimeProcess> {
     const id = overrides.RUNTIME_ID ?? `test-runtime-${++runtimeCounter}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tests/fixtures/runtime.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
       env: runtimeEnv(redisUrl, { RUNTIME_ID: id, ...overrides }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
