@@ -1,6 +1,7 @@
 // What a session thread runs between the control plane and the room: the interview pipeline.
 // The session (agent/session.ts) owns the lifecycle and the control stream; the pipeline owns
 // audio, turn-taking and the interviewer's behaviour, and hears about commands through this API.
+import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { EndReason, Mode } from '../shared/protocol.ts';
 import type { SessionAssignment } from '../shared/thread-messages.ts';
@@ -22,6 +23,8 @@ export interface InterviewPipeline {
 export interface PipelineContext {
   readonly assignment: SessionAssignment;
   readonly config: RuntimeConfig;
+  /** Port to the media owner (shared/media-messages.ts); a pipeline that needs the room opens it. */
+  readonly media: MessagePort;
 }
 
 export type PipelineFactory = (context: PipelineContext) => InterviewPipeline | Promise<InterviewPipeline>;
@@ -36,8 +39,11 @@ export class SilentPipeline implements InterviewPipeline {
   silenceTimeoutS = 90;
   code: { code: string; language: string | undefined } | undefined;
 
+  private readonly media: MessagePort;
+
   constructor(context: PipelineContext) {
     this.mode = context.assignment.spec.mode;
+    this.media = context.media;
   }
 
   run(signal: AbortSignal): Promise<EndReason> {
@@ -53,5 +59,7 @@ export class SilentPipeline implements InterviewPipeline {
     this.code = { code, language };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.media.close();
+  }
 }

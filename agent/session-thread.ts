@@ -46,11 +46,11 @@ export function runSessionThread(createPipeline: PipelineFactory): void {
         else endBeforeStart = message.reason;
         break;
       case 'start': {
-        const { assignment } = message;
+        const { assignment, media } = message;
         setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
         void (async () => {
           try {
-            const pipeline = await createPipeline({ assignment, config });
+            const pipeline = await createPipeline({ assignment, config, media });
             session = new Session(assignment, config, pipeline, post);
             if (endBeforeStart) session.end(endBeforeStart);
             postEnded({ type: 'ended', ...(await session.run()) });

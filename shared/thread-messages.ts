@@ -1,6 +1,7 @@
 // Every message between the supervisor (main thread) and a session thread, as one discriminated
 // union per direction. postMessage turns custom errors into plain ones and drops their fields, so
 // errors cross as SerializedError and are classified by `name`.
+import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from './config.ts';
 import type { ControlCommand, EndReason, Mode, StartSession } from './protocol.ts';
 
@@ -31,7 +32,8 @@ export function serializeError(err: unknown): SerializedError {
 }
 
 export type ToSession =
-  | { type: 'start'; assignment: SessionAssignment }
+  /** `media`: the session's port to the media owner (shared/media-messages.ts), transferred. */
+  | { type: 'start'; assignment: SessionAssignment; media: MessagePort }
   /** End now for `reason` (stopped, replaced, shutdown...); the thread answers with `ended`. */
   | { type: 'end'; reason: EndReason }
   | { type: 'ping'; seq: number };

@@ -13,11 +13,13 @@
 // process with room.
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { MessageChannel } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
+import { MediaSession } from './media-session.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
@@ -160,12 +162,15 @@ export class Dispatcher {
       }
       let thread: SessionThread;
       let warm: boolean;
+      const channel = new MessageChannel();
+      const media = MediaSession.serve(channel.port1, spec, config, () => void thread?.end('error', STOP_GRACE_MS));
       try {
         ({ thread, warm } = await pool.acquire(releaseReservation));
         session.thread = thread;
         thread.onMessage = (message) => this.onSessionMessage(ref, message);
-        await thread.start({ jobId: ref.jobId, spec, resumed });
+        await thread.start({ jobId: ref.jobId, spec, resumed }, channel.port2);
       } catch (err) {
+        await media.close();
         await claim.release();
         throw err;
       }
@@ -182,6 +187,7 @@ export class Dispatcher {
       });
 
       const end = await thread.ended;
+      await media.close();
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
       if (!session.silent) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
       await claim.release();

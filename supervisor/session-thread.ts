@@ -3,7 +3,7 @@
 // `ended` resolves exactly once, whatever ends the session: the thread's own report, an uncaught
 // error, running out of heap (resourceLimits), a hang (no pong within the hang timeout), or a
 // forced termination after an end request was not honoured in time (then the requested reason).
-import { Worker } from 'node:worker_threads';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import { logger } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import type {
@@ -127,9 +127,9 @@ export class SessionThread {
   }
 
   /** Hands the session to the (ready) thread; resolves once it runs, rejects if it ended first. */
-  async start(assignment: SessionAssignment): Promise<void> {
+  async start(assignment: SessionAssignment, media: MessagePort): Promise<void> {
     const started = new Promise<void>((resolve) => (this.startedResolve = resolve));
-    this.post({ type: 'start', assignment });
+    this.worker.postMessage({ type: 'start', assignment, media } satisfies ToSession, [media]);
     this.lastPongAt = Date.now();
     this.pingTimer = setInterval(() => this.checkAlive(), PING_INTERVAL_MS);
     const outcome = await Promise.race([started.then(() => null), this.ended]);

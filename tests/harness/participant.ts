@@ -19,7 +19,7 @@ import {
   dispose,
 } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
-import { type Pcm, parseWav } from './audio.ts';
+import { type Pcm, parseWav, rms } from './audio.ts';
 import type { Stack } from './stack.ts';
 
 export const PARTICIPANT_SAMPLE_RATE = 16_000;
@@ -39,20 +39,63 @@ export async function mintToken(
   return token.toJwt();
 }
 
+/** A frame louder than this (RMS of 16-bit samples) counts as voice, not silence or codec noise. */
+export const VOICE_RMS = 300;
+
 /** Audio received from one remote participant, kept as 16 kHz mono chunks. */
 export class ReceivedAudio {
   private readonly chunks: Int16Array[] = [];
   private sampleCount = 0;
   private waiters: { samples: number; resolve: () => void }[] = [];
+  private voiceWaiters: { after: number; resolve: (at: { wallMs: number; sample: number }) => void }[] = [];
+  /** Wall-clock time and sample position of every voiced frame's start, in arrival order. */
+  readonly voiced: { wallMs: number; sample: number }[] = [];
 
   add(frame: AudioFrame): void {
+    const now = performance.now();
+    const position = this.sampleCount;
     this.chunks.push(frame.data.slice());
     this.sampleCount += frame.samplesPerChannel;
+    if (rms(frame.data) > VOICE_RMS) {
+      const at = { wallMs: now, sample: position };
+      this.voiced.push(at);
+      this.voiceWaiters = this.voiceWaiters.filter((w) => {
+        if (now < w.after) return true;
+        w.resolve(at);
+        return false;
+      });
+    }
     this.waiters = this.waiters.filter((w) => {
       if (this.sampleCount < w.samples) return true;
       w.resolve();
       return false;
     });
+  }
+
+  /** The first voiced frame arriving at or after `afterWallMs` (performance.now() clock). */
+  waitForVoice(afterWallMs = 0): Promise<{ wallMs: number; sample: number }> {
+    const seen = this.voiced.find((v) => v.wallMs >= afterWallMs);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.voiceWaiters.push({ after: afterWallMs, resolve }));
+  }
+
+  /**
+   * Resolves once no voiced frame has arrived for `quietMs` (the far end stopped talking). A
+   * silent track may deliver no frames at all, so this is a timer on the last voiced frame.
+   */
+  async waitForQuiet(quietMs: number): Promise<{ wallMs: number; sample: number } | undefined> {
+    for (;;) {
+      const last = this.voiced.at(-1);
+      const since = last ? performance.now() - last.wallMs : quietMs;
+      if (since >= quietMs) return last;
+      await new Promise((resolve) => setTimeout(resolve, quietMs - since));
+    }
+  }
+
+  /** The samples received between two positions. */
+  slice(fromSample: number, toSample = this.sampleCount): Pcm {
+    const all = this.pcm();
+    return { samples: all.samples.slice(fromSample, toSample), sampleRate: all.sampleRate };
   }
 
   get durationMs(): number {

@@ -1,0 +1,58 @@
+// The STT, LLM and TTS a session uses: the official LiveKit plugins for the cloud providers
+// (keys, models, voices and base URLs from configuration), or the offline ones.
+import type { llm, stt, tts } from '@livekit/agents';
+import * as cartesia from '@livekit/agents-plugin-cartesia';
+import * as deepgram from '@livekit/agents-plugin-deepgram';
+import * as google from '@livekit/agents-plugin-google';
+import type { RuntimeConfig } from '../../shared/config.ts';
+import { INPUT_SAMPLE_RATE } from '../../shared/media-messages.ts';
+import type { InterviewPlan } from '../../shared/protocol.ts';
+import { createOfflineProviders } from './offline/index.ts';
+
+export interface Providers {
+  stt: stt.STT;
+  llm: llm.LLM;
+  tts: tts.TTS;
+}
+
+/** Cartesia's default rate; the interviewer's track is published at the TTS's own rate. */
+const CARTESIA_SAMPLE_RATE = 24_000;
+
+export const CLOUD_MODELS = {
+  deepgram: 'nova-3',
+  gemini: 'gemini-2.5-flash',
+  cartesia: 'sonic-2',
+} as const;
+
+export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Providers {
+  const providers = config.providers;
+  if (providers.kind === 'offline') return createOfflineProviders(plan);
+  if (providers.google.baseUrl) {
+    // The Gemini client's own calls (the prewarm AgentSession makes) ignore httpOptions and read
+    // this when the LLM is constructed. Worker threads have their own copy of process.env.
+    process.env.GOOGLE_GEMINI_BASE_URL = providers.google.baseUrl;
+  }
+  return {
+    stt: new deepgram.STT({
+      apiKey: providers.deepgram.apiKey,
+      model: CLOUD_MODELS.deepgram,
+      sampleRate: INPUT_SAMPLE_RATE,
+      interimResults: true,
+      // The provider's endpointing is off: the local VAD decides when the candidate stopped and
+      // the stream is finalized then (see agent/voice/voice-pipeline.ts), so the two never race.
+      endpointing: 0,
+      ...(providers.deepgram.baseUrl ? { baseUrl: providers.deepgram.baseUrl } : {}),
+    }),
+    llm: new google.LLM({
+      apiKey: providers.google.apiKey,
+      model: CLOUD_MODELS.gemini,
+      ...(providers.google.baseUrl ? { httpOptions: { baseUrl: providers.google.baseUrl } } : {}),
+    }),
+    tts: new cartesia.TTS({
+      apiKey: providers.cartesia.apiKey,
+      model: CLOUD_MODELS.cartesia,
+      sampleRate: CARTESIA_SAMPLE_RATE,
+      ...(providers.cartesia.baseUrl ? { baseUrl: providers.cartesia.baseUrl } : {}),
+    }),
+  };
+}

@@ -1,0 +1,14 @@
+// Providers for PROVIDERS=offline: a whole interview with no API keys and no network. flite speaks,
+// pocketsphinx listens and a scripted interviewer walks the plan, all as LiveKit Agents plugins.
+import type { InterviewPlan } from '../../../shared/protocol.ts';
+import { FliteTTS } from './flite-tts.ts';
+import { PocketsphinxSTT } from './pocketsphinx-stt.ts';
+import { ScriptedLLM } from './scripted-llm.ts';
+
+export { FliteTTS, type FliteTTSOptions } from './flite-tts.ts';
+export { PocketsphinxSTT, type PocketsphinxSTTOptions } from './pocketsphinx-stt.ts';
+export { ScriptedLLM, type ScriptedLLMOptions } from './scripted-llm.ts';
+
+export function createOfflineProviders(plan: InterviewPlan): { stt: PocketsphinxSTT; tts: FliteTTS; llm: ScriptedLLM } {
+  return { stt: new PocketsphinxSTT(), tts: new FliteTTS(), llm: new ScriptedLLM({ plan }) };
+}

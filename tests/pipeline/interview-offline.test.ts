@@ -1,0 +1,82 @@
+// A whole interview through the real SFU on the offline providers: a synthetic candidate joins,
+// a START_SESSION job is enqueued, the candidate hears the greeting, answers, and hears the next
+// question of the plan.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Queue } from 'bullmq';
+import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
+import { type Stack, startStack } from '../harness/stack.ts';
+import { transcribe, words } from '../harness/transcribe.ts';
+
+/** The interviewer has finished a turn when it has been quiet this long. */
+const TURN_QUIET_MS = 1_500;
+
+describe('interview on the offline providers', () => {
+  let stack: Stack;
+  let runtime: RuntimeProcess;
+  let queue: Queue;
+  let events: EventReader;
+
+  before(async () => {
+    stack = await startStack();
+    runtime = await RuntimeProcess.start(
+      stack.redisUrl,
+      {
+        LIVEKIT_URL: stack.livekitUrl,
+        LIVEKIT_API_KEY: stack.apiKey,
+        LIVEKIT_API_SECRET: stack.apiSecret,
+        PROVIDERS: 'offline',
+        SESSION_HEAP_MB: '512',
+        SESSION_HANG_TIMEOUT_S: '10',
+      },
+      'supervisor/main.ts',
+    );
+    queue = dispatchQueue(stack.redisUrl);
+    events = new EventReader(stack.redisUrl);
+  });
+  after(async () => {
+    await runtime?.stop();
+    await queue?.close();
+    events?.close();
+    await disposeRtc();
+    await stack?.stop();
+  });
+
+  it('greets the candidate, hears the answer, and asks the first question', async () => {
+    const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
+    const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
+    try {
+      await candidate.publishMicrophone();
+      const fromInterviewer = candidate.audioFrom('interviewer');
+      const jobAddedAt = performance.now();
+      await queue.add('START_SESSION', {
+        ...s,
+        interview: { role: 'backend engineer', questions: ['How would you design a rate limiter for a public API?'] },
+      });
+      const heard = await fromInterviewer;
+      const greetingStart = await heard.waitForVoice();
+      console.log(`greeting: first audio ${Math.round(greetingStart.wallMs - jobAddedAt)} ms after the job was added`);
+      const greetingEnd = await heard.waitForQuiet(TURN_QUIET_MS);
+      const greeting = await transcribe(heard.slice(greetingStart.sample, greetingEnd!.sample + PARTICIPANT_SAMPLE_RATE / 2));
+      console.log(`candidate heard: "${greeting}"`);
+      assert.ok(words(greeting).includes('introduce'), `greeting not heard: "${greeting}"`);
+
+      const answer = await fliteSpeech('Hello, I am a backend engineer with five years of experience building payment systems.');
+      await candidate.speak(concatPcm([answer, silence(200, PARTICIPANT_SAMPLE_RATE)]));
+      const answeredAt = performance.now();
+      const replyStart = await heard.waitForVoice(answeredAt);
+      console.log(`turn: first reply audio ${Math.round(replyStart.wallMs - answeredAt)} ms after the candidate stopped`);
+      const replyEnd = await heard.waitForQuiet(TURN_QUIET_MS);
+      const reply = await transcribe(heard.slice(replyStart.sample, replyEnd!.sample + PARTICIPANT_SAMPLE_RATE / 2));
+      console.log(`candidate heard: "${reply}"`);
+      const expected = ['first', 'question', 'design', 'rate', 'limiter', 'public'];
+      const matched = expected.filter((w) => words(reply).includes(w));
+      assert.ok(matched.length >= 4, `reply not the first question: "${reply}"`);
+    } finally {
+      await candidate.leave();
+    }
+  });
+});
