@@ -24,6 +24,8 @@ export type ToMediaOwner =
 export type FromMediaOwner =
   | { type: 'audio_in'; samples: Int16Array }
   | { type: 'playback_started'; segment: number; at: number }
+  /** The segment has played up to `playedMs` (audio that can no longer be cleared), as of `at`. */
+  | { type: 'playback_progress'; segment: number; playedMs: number; at: number }
   /** `positionS`: how much of the segment really played; `interrupted` when it was cleared. */
   | { type: 'playback_finished'; segment: number; positionS: number; interrupted: boolean }
   | { type: 'candidate'; event: 'joined' | 'left'; identity: string }

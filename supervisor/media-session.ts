@@ -38,6 +38,8 @@ const TOKEN_TTL = '10m';
  * to WebRTC; the rest waits in our own queue, which is cleared at once.
  */
 const NATIVE_QUEUE_MS = 100;
+/** How often the session thread hears how far playback got (word-aligned captions follow it). */
+const PROGRESS_EVERY_MS = 100;
 
 export async function mintInterviewerToken(config: RuntimeConfig, roomId: string): Promise<string> {
   const token = new AccessToken(config.livekit.apiKey, config.livekit.apiSecret, {
@@ -62,6 +64,7 @@ export class MediaSession {
   private segment = -1;
   private segmentSamples = 0;
   private segmentFinished = true;
+  private reportedMs = 0;
   private readonly flushed = new Set<number>();
 
   private constructor(
@@ -203,11 +206,13 @@ export class MediaSession {
           this.segment = segment;
           this.segmentSamples = 0;
           this.segmentFinished = false;
+          this.reportedMs = 0;
           this.post({ type: 'playback_started', segment, at: Date.now() });
         }
         if (this.segmentFinished) continue; // cleared while we waited
         await this.source.captureFrame(new AudioFrame(samples, this.outputSampleRate, 1, samples.length));
         this.segmentSamples += samples.length;
+        this.reportProgress();
       }
     } catch (err) {
       if (!this.closed) log.warn('playback failed', errorFields(err));
@@ -215,6 +220,15 @@ export class MediaSession {
       this.pumping = false;
     }
     await this.finishIfPlayed();
+  }
+
+  /** Tells the thread how far the segment has really played (what the native queue no longer holds). */
+  private reportProgress(): void {
+    if (!this.source || this.segmentFinished) return;
+    const playedMs = (this.segmentSamples / this.outputSampleRate) * 1000 - this.source.queuedDuration;
+    if (playedMs - this.reportedMs < PROGRESS_EVERY_MS) return;
+    this.reportedMs = playedMs;
+    this.post({ type: 'playback_progress', segment: this.segment, playedMs, at: Date.now() });
   }
 
   private async finishIfPlayed(): Promise<void> {

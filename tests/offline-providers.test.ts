@@ -1,7 +1,7 @@
 // The offline providers run a whole interview with no keys and no network: flite speaks 16 kHz
-// audio sentence by sentence, pocketsphinx transcribes a flushed utterance (flite speech exactly),
-// and the scripted interviewer walks its plan from the chat context. Latencies are printed, not
-// asserted: they depend on the host.
+// audio sentence by sentence, pocketsphinx transcribes each flushed utterance (these flite
+// sentences exactly), and the scripted interviewer walks its plan from the chat context.
+// Latencies are printed, not asserted: they depend on the host.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
@@ -89,7 +89,7 @@ class SpeechEvents {
 /**
  * Speaks `frames` into the stream after a second of silence and the VAD's 300 ms of trailing
  * silence, flushes as the pipeline does at VAD end of speech, and returns the utterance's
- * transcript and how long after the flush its last final arrived (0 if it was there before).
+ * transcript and how long after the flush its last final arrived.
  */
 async function utterance(stream: stt.SpeechStream, events: SpeechEvents, frames: AudioFrame[], index: number) {
   const startedAt = performance.now();
@@ -100,7 +100,7 @@ async function utterance(stream: stt.SpeechStream, events: SpeechEvents, frames:
   const usage = await events.nth(stt.SpeechEventType.RECOGNITION_USAGE, index);
   const finals = events.finalsBetween(startedAt, usage.at);
   const lastFinalAt = finals.at(-1)?.at ?? flushedAt;
-  return { text: finals.map((final) => final.text).join(' '), latencyMs: Math.max(0, lastFinalAt - flushedAt) };
+  return { text: finals.map((final) => final.text).join(' '), latencyMs: lastFinalAt - flushedAt };
 }
 
 describe('flite TTS', () => {

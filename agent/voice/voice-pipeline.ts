@@ -23,6 +23,7 @@ export const END_OF_TURN_SILENCE_MS: Record<Mode, number> = { CONVERSATIONAL: 1_
  * mode's silence is enforced by endpointing. Below ~250 ms Silero splits words at plosives.
  */
 export const VAD_MIN_SILENCE_S = 0.3;
+export const BARGE_IN_MIN_SPEECH_MS = 300;
 
 export function interviewerInstructions(plan: InterviewPlan): string {
   const lines = [
@@ -79,6 +80,9 @@ export class VoicePipeline implements InterviewPipeline {
       case 'playback_started':
         this.output.playbackStarted(message.at);
         break;
+      case 'playback_progress':
+        this.output.playbackProgress(message.playedMs, message.at);
+        break;
       case 'playback_finished':
         this.output.playbackFinished(message.positionS, message.interrupted);
         break;
@@ -110,7 +114,8 @@ export class VoicePipeline implements InterviewPipeline {
       turnHandling: {
         turnDetection: 'vad',
         endpointing: { minDelay: silenceMs, maxDelay: Math.max(silenceMs, 6_000) },
-        interruption: { enabled: true },
+        // 300 ms of speech over the interviewer counts as a barge-in (framework default 500 ms).
+        interruption: { enabled: true, minDuration: BARGE_IN_MIN_SPEECH_MS },
         preemptiveGeneration: { enabled: false },
       },
       userAwayTimeout: null,
@@ -118,9 +123,9 @@ export class VoicePipeline implements InterviewPipeline {
     this.session = session;
     session.input.audio = this.input;
     session.output.audio = this.output;
-    session.output.transcription = new CaptionTextOutput((...args) => this.caption(...args)) as unknown as NonNullable<
-      typeof session.output.transcription
-    >;
+    const captions = new CaptionTextOutput((...args) => this.caption(...args));
+    session.output.transcription = captions as unknown as NonNullable<typeof session.output.transcription>;
+    this.output.spokenText = (playedS, totalS) => captions.spokenUpTo(playedS, totalS);
 
     let userSegment = 0;
     session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (ev) => {

@@ -112,6 +112,12 @@ export class RuntimeProcess {
     });
   }
 
+  /** Writes every log line to `path` (for a failing test's post-mortem). */
+  async dumpLogs(path: string): Promise<void> {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path, `${this.logs.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('\n')}\n`);
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { type FakeCartesia, startFakeCartesia } from '../fakes/cartesia.ts';
 import { type FakeDeepgram, startFakeDeepgram } from '../fakes/deepgram.ts';
-import { type FakeGemini, startFakeGemini } from '../fakes/gemini.ts';
+import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '../fakes/gemini.ts';
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
 import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
 import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
@@ -18,12 +18,21 @@ const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'ca
 const GREETING = 'Hello and welcome. I am your interviewer today. Please introduce yourself.';
 const FIRST_QUESTION = 'Thank you. How would you design a rate limiter for a public API?';
 const CANDIDATE_SAYS = 'I build payment systems in Go and Python.';
+const LONG_REPLY =
+  'Thank you for that. Before we get to the questions, let me explain how this interview works in some detail. ' +
+  'We will spend about ten minutes on your background, then twenty minutes on system design, then thirty minutes ' +
+  'on a coding problem, and we will leave a few minutes at the end for any questions you might have for me.';
+const BARGE_IN = 'Sorry, can I ask something first?';
+const AFTER_BARGE_IN = 'Of course, go ahead.';
 const TURN_QUIET_MS = 1_500;
 
-function lastUserText(body: { contents?: { role: string; parts: { text?: string }[] }[] } | undefined): string {
+function lastUserText(body: GenerateContentRequest | undefined): string {
   const user = body?.contents?.filter((c) => c.role === 'user').at(-1);
   return user?.parts.map((p) => p.text ?? '').join(' ') ?? '';
 }
+
+/** The faked interviewer: what Gemini answers to the candidate's last words. */
+let replyTo: (lastUser: string) => string = () => GREETING;
 
 describe('interview on the cloud plugins against protocol fakes', () => {
   let stack: Stack;
@@ -36,10 +45,10 @@ describe('interview on the cloud plugins against protocol fakes', () => {
 
   before(async () => {
     stack = await startStack();
-    deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, transcripts: [CANDIDATE_SAYS], finalLatencyMs: 50 });
+    deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50 });
     gemini = await startFakeGemini({
       apiKey: KEYS.google,
-      replies: (request) => (lastUserText(request).includes(CANDIDATE_SAYS) ? FIRST_QUESTION : GREETING),
+      replies: (request) => replyTo(lastUserText(request)),
       firstTokenMs: 100,
       interChunkMs: 10,
     });
@@ -66,6 +75,7 @@ describe('interview on the cloud plugins against protocol fakes', () => {
     events = new EventReader(stack.redisUrl);
   });
   after(async () => {
+    if (process.env.RUNTIME_LOGS) await runtime?.dumpLogs(process.env.RUNTIME_LOGS);
     await runtime?.stop();
     await queue?.close();
     events?.close();
@@ -76,6 +86,8 @@ describe('interview on the cloud plugins against protocol fakes', () => {
 
   it('greets, hears the answer through Deepgram, and replies with what Gemini said, in Cartesia audio', async () => {
     const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
+    deepgram.queueTranscripts(CANDIDATE_SAYS);
+    replyTo = (lastUser) => (lastUser.includes(CANDIDATE_SAYS) ? FIRST_QUESTION : GREETING);
     const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
     try {
       await candidate.publishMicrophone();
@@ -88,7 +100,7 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       await heard.waitForQuiet(TURN_QUIET_MS);
       assert.ok(cartesia.requests.some((r) => JSON.stringify(r).includes('introduce yourself')), 'greeting not synthesized');
 
-      const answer = await fliteSpeech('Hello, I am a backend engineer with five years of experience building payment systems.');
+      const answer = await fliteSpeech('Hello I am a backend engineer with five years of experience building payment systems');
       await candidate.speak(concatPcm([answer, silence(200, PARTICIPANT_SAMPLE_RATE)]));
       const answeredAt = performance.now();
       const replyStart = await heard.waitForVoice(answeredAt);
@@ -103,6 +115,51 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       const connection = deepgram.connections.at(-1)!;
       assert.equal(connection.query.get('endpointing'), 'false');
       assert.ok(deepgram.finalizeCount >= 1, 'the STT stream was never finalized');
+    } finally {
+      await candidate.leave();
+    }
+  });
+
+  it('stops talking at once when the candidate barges in, and the next LLM request carries the interruption', async () => {
+    const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
+    deepgram.queueTranscripts(CANDIDATE_SAYS, BARGE_IN);
+    replyTo = (lastUser) =>
+      lastUser.includes(BARGE_IN) ? AFTER_BARGE_IN : lastUser.includes(CANDIDATE_SAYS) ? LONG_REPLY : GREETING;
+    const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
+    try {
+      await candidate.publishMicrophone();
+      const fromInterviewer = candidate.audioFrom('interviewer');
+      await queue.add('START_SESSION', s);
+      const heard = await fromInterviewer;
+      await heard.waitForVoice();
+      await heard.waitForQuiet(TURN_QUIET_MS);
+      // No commas: a pause inside the answer would be a second utterance to the fake STT.
+      await candidate.speak(await fliteSpeech('Hello I am a backend engineer with five years of experience building payment systems'));
+      const replyStart = await heard.waitForVoice(performance.now());
+
+      // One second into the long reply, the candidate talks over it.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const bargeInAt = performance.now();
+      const interruption = candidate.speak(await fliteSpeech('Sorry can I ask something first'));
+      const lastVoice = await heard.waitForQuiet(700);
+      const stoppedAfterMs = Math.round(lastVoice!.wallMs - bargeInAt);
+      const playedMs = Math.round(lastVoice!.wallMs - replyStart.wallMs);
+      console.log(`barge-in: interviewer audio stopped ${stoppedAfterMs} ms after the candidate started talking (${playedMs} ms of the reply played)`);
+      await interruption;
+      // Measured 700-800 ms here: 300 ms of speech to count as a barge-in, VAD and SFU latency.
+      assert.ok(stoppedAfterMs < 1_200, `interviewer kept talking ${stoppedAfterMs} ms into the barge-in`);
+      assert.ok(playedMs < 6_000, 'the long reply was not cut short');
+
+      // The next reply takes the interruption into account.
+      await Promise.race([
+        heard.waitForVoice(performance.now()),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('no reply after the barge-in')), 15_000)),
+      ]);
+      const request = gemini.requests.filter((r) => r.body && lastUserText(r.body).includes(BARGE_IN)).at(-1);
+      assert.ok(request, 'no LLM request carried the interruption');
+      const history = JSON.stringify(request.body);
+      assert.ok(history.includes('Thank you for that'), `the interrupted reply is missing from the context: ${history}`);
+      assert.ok(!history.includes('any questions you might have for me'), 'the unspoken rest of the reply was kept');
     } finally {
       await candidate.leave();
     }

@@ -13,10 +13,12 @@ export const POCKETSPHINX_SAMPLE_RATE = 16_000;
 export const DEFAULT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 /**
  * Silence that closes an utterance inside pocketsphinx (its default is 500 ms). At 300 ms, like
- * the pipeline's VAD end of speech, the utterance is usually decoded before the stream is
- * flushed; measured on flite speech, 300 ms splits no sentence at its commas (200 ms does).
+ * the pipeline's VAD end of speech, pocketsphinx is finishing the utterance when the flush comes;
+ * measured on flite speech, 300 ms splits no sentence at its commas (200 ms does).
  */
 const UTTERANCE_END_SILENCE_MS = 300;
+// The second decoding passes (fwdflat, bestpath) stay on although they take 100-150 ms at the end of
+// an utterance: without fwdflat the word error rate on 15 flite sentences rises from 14.8% to 17.4%.
 
 export interface PocketsphinxModel {
   hmm: string;

@@ -2,11 +2,12 @@
 //
 // Latency, measured on a 2-core host with flite speech (tests/offline-providers.test.ts prints it):
 // - a fresh process per utterance, given the whole buffer after the flush (`recognize()`): model
-//   load (~0.3 s) plus decoding at a real-time factor of ~0.25, ~1.15 s for 3.6 s of speech;
+//   load (~0.3 s) plus decoding at a real-time factor of ~0.25: 1.0-2.2 s for 3.6 s of speech;
 // - a process started ahead and fed the audio as it arrives: pocketsphinx decodes along in real
-//   time, and with its 300 ms end-of-utterance silence it has usually printed the transcript by
-//   the time the VAD's end of speech flushes the stream: 0-120 ms from flush to final transcript
-//   (170-260 ms when the flush comes with no trailing silence at all).
+//   time and, with its own 300 ms end-of-utterance silence, is done or finishing when the VAD's
+//   end of speech flushes the stream. Flush to final transcript: 0-200 ms in the tests (300 ms
+//   of silence, then flush), 170-360 ms behind Silero in an AgentSession, where the framework
+//   waits out 1.2 s of endpointing anyway.
 // So a stream keeps one decoder process and streams audio into it. A flush ends that process (its
 // exit is the only "everything is transcribed" signal pocketsphinx gives) and starts the next
 // one; its model load (~0.25 s of CPU, ~100 MB resident) overlaps the interviewer's reply, and
