@@ -20,9 +20,10 @@ const log = logger('session');
 export const END_OF_TURN_SILENCE_MS: Record<Mode, number> = { CONVERSATIONAL: 1_200, CODING: 3_000 };
 /**
  * The VAD's own end-of-speech silence: short, because it only triggers STT finalization; the
- * mode's silence is enforced by endpointing. Below ~250 ms Silero splits words at plosives.
+ * mode's silence is enforced by endpointing. Shorter splits sentences at commas and plosives, and
+ * each split costs the offline recognizer its context.
  */
-export const VAD_MIN_SILENCE_S = 0.3;
+export const VAD_MIN_SILENCE_S = 0.5;
 export const BARGE_IN_MIN_SPEECH_MS = 300;
 
 export function interviewerInstructions(plan: InterviewPlan): string {

@@ -120,8 +120,18 @@ export class ReceivedAudio {
   }
 }
 
+/** A live caption received on LiveKit's transcription text stream topic. */
+export interface Caption {
+  sender: string;
+  segmentId: string;
+  final: boolean;
+  text: string;
+}
+
 export class SyntheticParticipant {
   readonly room = new Room();
+  readonly captions: Caption[] = [];
+  private captionWaiters: { match: (c: Caption) => boolean; resolve: (c: Caption) => void }[] = [];
   private source: AudioSource | undefined;
   private readonly received = new Map<string, ReceivedAudio>();
   private readonly streams: AudioStream[] = [];
@@ -133,6 +143,15 @@ export class SyntheticParticipant {
   static async join(stack: Pick<Stack, 'livekitUrl' | 'apiKey' | 'apiSecret'>, roomName: string, identity: string) {
     const participant = new SyntheticParticipant(identity);
     participant.room.on(RoomEvent.TrackSubscribed, (track, _pub, remote) => participant.onTrack(track, remote));
+    participant.room.registerTextStreamHandler('lk.transcription', async (reader, sender) => {
+      const attributes = reader.info.attributes ?? {};
+      participant.onCaption({
+        sender: sender.identity,
+        segmentId: attributes['lk.segment_id'] ?? '',
+        final: attributes['lk.transcription_final'] === 'true',
+        text: await reader.readAll(),
+      });
+    });
     await participant.room.connect(stack.livekitUrl, await mintToken(stack, roomName, identity), {
       autoSubscribe: true,
       dynacast: false,
@@ -154,6 +173,22 @@ export class SyntheticParticipant {
       w.resolve(audio);
       return false;
     });
+  }
+
+  private onCaption(caption: Caption): void {
+    this.captions.push(caption);
+    this.captionWaiters = this.captionWaiters.filter((w) => {
+      if (!w.match(caption)) return true;
+      w.resolve(caption);
+      return false;
+    });
+  }
+
+  /** The first caption (already received or future) matching `match`. */
+  waitForCaption(match: (c: Caption) => boolean): Promise<Caption> {
+    const seen = this.captions.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.captionWaiters.push({ match, resolve }));
   }
 
   /** Audio from `identity`, once its track has been subscribed. */
