@@ -1,31 +1,87 @@
-// The embedded default: a private Redis and LiveKit SFU in this run's network namespace, and a
-// synthetic candidate whose flite speech crosses the SFU to a listener that checks what it heard.
-// Run it with `npm run demo` (which provisions and enters the namespace first).
+// The embedded default: a real interview on the offline providers, with no API keys and no
+// network. A private Redis and LiveKit SFU run in this run's network namespace, the runtime runs
+// as `npm start` would, and a synthetic candidate (flite speech) joins the room and answers the
+// interviewer twice while this prints what the candidate hears (the room's live captions) and
+// the events the central server would see.
+//
+//   npm run demo
 import { randomUUID } from 'node:crypto';
-import { concatPcm, durationMs, envelopeSimilarity, fliteSpeech, silence } from '../tests/harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../tests/harness/participant.ts';
+import { fliteSpeech } from '../tests/harness/audio.ts';
+import { SyntheticParticipant, disposeRtc } from '../tests/harness/participant.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../tests/harness/runtime-process.ts';
 import { startStack } from '../tests/harness/stack.ts';
 
+const ANSWERS = [
+  'My name is John and I am a software engineer. I have been building payment systems for six years.',
+  'I would put a token bucket per client in a shared store, and reject requests when the bucket is empty.',
+];
+
 const stack = await startStack();
-console.log(`redis   ${stack.redisUrl}\nlivekit ${stack.livekitUrl} (api key ${stack.apiKey})`);
+const runtime = await RuntimeProcess.start(
+  stack.redisUrl,
+  {
+    LIVEKIT_URL: stack.livekitUrl,
+    LIVEKIT_API_KEY: stack.apiKey,
+    LIVEKIT_API_SECRET: stack.apiSecret,
+    PROVIDERS: 'offline',
+    SESSION_HEAP_MB: '512',
+    RUNTIME_ID: 'demo',
+  },
+  'supervisor/main.ts',
+);
+const queue = dispatchQueue(stack.redisUrl);
+const events = new EventReader(stack.redisUrl);
+console.log(`stack: redis ${stack.redisUrl}, livekit ${stack.livekitUrl}; runtime up, /metrics on its ops port ${runtime.opsPort}`);
+
+const session = { session_id: randomUUID(), room_id: `demo-${randomUUID().slice(0, 8)}` };
+const candidate = await SyntheticParticipant.join(stack, session.room_id, 'candidate');
 try {
-  const room = `demo-${randomUUID()}`;
-  const candidate = await SyntheticParticipant.join(stack, room, 'candidate');
-  const listener = await SyntheticParticipant.join(stack, room, 'listener');
-  const line = 'Hello, I am ready for the interview. I have five years of backend experience.';
-  const speech = await fliteSpeech(line);
-  const heardPromise = listener.audioFrom('candidate');
   await candidate.publishMicrophone();
-  const heard = await heardPromise;
-  console.log(`candidate says: "${line}"`);
-  const sent = concatPcm([silence(300, PARTICIPANT_SAMPLE_RATE), speech, silence(800, PARTICIPANT_SAMPLE_RATE)]);
-  await candidate.speak(sent);
-  await heard.waitForDuration(durationMs(sent) - 400);
-  const { score, lagMs } = envelopeSimilarity(speech, heard.pcm());
-  console.log(`listener heard ${Math.round(heard.durationMs)} ms; similarity to what was said ${score.toFixed(3)} (offset ${lagMs} ms)`);
+  let printed = 0;
+  const printCaptions = () => {
+    for (const caption of candidate.captions.slice(printed)) {
+      if (caption.final) console.log(`  [caption] ${caption.sender === 'interviewer' ? 'Interviewer' : 'Candidate'}: ${caption.text}`);
+    }
+    printed = candidate.captions.length;
+  };
+  const fromInterviewer = candidate.audioFrom('interviewer');
+  const addedAt = performance.now();
+  await queue.add('START_SESSION', {
+    ...session,
+    interview: {
+      candidate_name: 'John',
+      role: 'backend engineer',
+      questions: ['How would you design a rate limiter for a public API?'],
+    },
+  });
+  console.log(`START_SESSION enqueued for room ${session.room_id}`);
+  const heard = await fromInterviewer;
+  const greeting = await heard.waitForVoice();
+  console.log(`interviewer audio reached the candidate ${Math.round(greeting.wallMs - addedAt)} ms after the job was added`);
+  await heard.waitForQuiet(1_500);
+  printCaptions();
+  for (const answer of ANSWERS) {
+    console.log(`  (candidate speaks: "${answer}")`);
+    await candidate.speak(await fliteSpeech(answer));
+    const spokeAt = performance.now();
+    const reply = await heard.waitForVoice(spokeAt);
+    console.log(`  (reply audio ${Math.round(reply.wallMs - spokeAt)} ms after the candidate stopped)`);
+    await heard.waitForQuiet(1_500);
+    printCaptions();
+  }
+  // The central server ends the interview through the room's control stream.
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(stack.redisUrl);
+  await redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{"reason":"demo over"}');
+  redis.disconnect();
+  await events.until((e) => e.some((x) => x.event === 'SESSION_ENDED'));
   await candidate.leave();
-  await listener.leave();
+  console.log('events on session_events:');
+  for (const e of events.events) console.log(`  ${e.at} ${e.event} ${JSON.stringify(e.data)}`);
 } finally {
+  await runtime.stop();
+  await queue.close();
+  events.close();
   await disposeRtc();
   await stack.stop();
 }
