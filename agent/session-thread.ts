@@ -11,6 +11,11 @@ import { Session } from './session.ts';
 
 const log = logger('session');
 
+/** rtc-node keeps its process-wide FFI client here once anything in this thread touched it. */
+export function rtcNativeLayerTouched(): boolean {
+  return (globalThis as { _ffiClientInstance?: unknown })._ffiClientInstance !== undefined;
+}
+
 export function runSessionThread(createPipeline: PipelineFactory): void {
   const port = parentPort;
   if (!port) throw new Error('runSessionThread must run inside a worker thread');
@@ -53,7 +58,12 @@ export function runSessionThread(createPipeline: PipelineFactory): void {
             const pipeline = await createPipeline({ assignment, config, media });
             session = new Session(assignment, config, pipeline, post);
             if (endBeforeStart) session.end(endBeforeStart);
-            postEnded({ type: 'ended', ...(await session.run()) });
+            const result = await session.run();
+            if (rtcNativeLayerTouched()) {
+              // The media owner's rooms stop receiving events once any thread initialises rtc-node.
+              log.error('rtc-node native layer initialised in a session thread: every room in this process is at risk');
+            }
+            postEnded({ type: 'ended', ...result });
           } catch (err) {
             fail(err);
           }

@@ -1,5 +1,6 @@
 // `npm start`: the runtime process. Reads the configuration from the environment, runs until
 // SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+import './production-defaults.ts';
 import { ConfigError, type RuntimeConfig, loadConfig } from '../shared/config.ts';
 import { errorFields, logger, setLogLevel } from '../shared/logging.ts';
 import { Runtime, type RuntimeOptions } from './runtime.ts';

@@ -79,4 +79,15 @@ describe('interview on the offline providers', () => {
       await candidate.leave();
     }
   });
+
+  it('ran the whole voice pipeline without touching rtc-node in the session thread, with structured logs', async () => {
+    await runtime.stop();
+    assert.deepEqual(runtime.malformedLines, [], 'non-JSON lines on stdout');
+    assert.ok(runtime.logs.some((l) => l.message === 'session ended' && l.component === 'session'), 'the session never ended');
+    assert.ok(
+      !runtime.logs.some((l) => String(l.message).startsWith('rtc-node native layer initialised in a session thread')),
+      'a session thread initialised rtc-node',
+    );
+    for (const line of runtime.logs) assert.ok(line.component && 'session_id' in line && typeof line.message === 'string', JSON.stringify(line));
+  });
 });
