@@ -8,6 +8,7 @@ import type { RuntimeConfig } from '../../shared/config.ts';
 import { INPUT_SAMPLE_RATE } from '../../shared/media-messages.ts';
 import type { InterviewPlan } from '../../shared/protocol.ts';
 import { createOfflineProviders } from './offline/index.ts';
+import { ResilientSTT } from './resilient-stt.ts';
 
 export interface Providers {
   stt: stt.STT;
@@ -33,16 +34,19 @@ export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Pro
     process.env.GOOGLE_GEMINI_BASE_URL = providers.google.baseUrl;
   }
   return {
-    stt: new deepgram.STT({
-      apiKey: providers.deepgram.apiKey,
-      model: CLOUD_MODELS.deepgram,
-      sampleRate: INPUT_SAMPLE_RATE,
-      interimResults: true,
-      // The provider's endpointing is off: the local VAD decides when the candidate stopped and
-      // the stream is finalized then (see agent/voice/voice-pipeline.ts), so the two never race.
-      endpointing: 0,
-      ...(providers.deepgram.baseUrl ? { baseUrl: providers.deepgram.baseUrl } : {}),
-    }),
+    // The plugin does not notice a dropped socket; the wrapper reconnects with backoff.
+    stt: new ResilientSTT(
+      new deepgram.STT({
+        apiKey: providers.deepgram.apiKey,
+        model: CLOUD_MODELS.deepgram,
+        sampleRate: INPUT_SAMPLE_RATE,
+        interimResults: true,
+        // The provider's endpointing is off: the local VAD decides when the candidate stopped and
+        // the stream is finalized then (see agent/voice/voice-pipeline.ts), so the two never race.
+        endpointing: 0,
+        ...(providers.deepgram.baseUrl ? { baseUrl: providers.deepgram.baseUrl } : {}),
+      }),
+    ),
     llm: new google.LLM({
       apiKey: providers.google.apiKey,
       model: CLOUD_MODELS.gemini,

@@ -49,6 +49,7 @@ export class VoicePipeline implements InterviewPipeline {
   private readonly output: BridgedAudioOutput;
   private mode: Mode;
   private candidatePresent = false;
+  private listening = false;
   private candidateChanged: (() => void) | undefined;
   private roomFailure: string | undefined;
   private agent: voice.Agent | undefined;
@@ -76,7 +77,9 @@ export class VoicePipeline implements InterviewPipeline {
   private onMediaMessage(message: FromMediaOwner): void {
     switch (message.type) {
       case 'audio_in':
-        this.input.push(message.samples);
+        // Until the session runs nobody reads the input: queued audio would reach the VAD late
+        // as a backlog ("slower than realtime") and open the first turn with stale sound.
+        if (this.listening) this.input.push(message.samples);
         break;
       case 'playback_started':
         this.output.playbackStarted(message.at);
@@ -143,6 +146,7 @@ export class VoicePipeline implements InterviewPipeline {
     this.media.postMessage({ type: 'open', outputSampleRate: this.providers.tts.sampleRate } satisfies ToMediaOwner);
     const agent = new voice.Agent({ instructions: interviewerInstructions(assignment.spec.interview) });
     await session.start({ agent });
+    this.listening = true;
     this.agent = agent;
     if (this.latestCode) await this.updateCode(this.latestCode.code, this.latestCode.language);
 

@@ -84,7 +84,7 @@ describe('interview on the cloud plugins against protocol fakes', () => {
     await stack?.stop();
   });
 
-  it('greets, hears the answer through Deepgram, and replies with what Gemini said, in Cartesia audio', async () => {
+  it('greets, hears the answer through Deepgram, and replies with what Gemini said, in Cartesia audio', { timeout: 120_000 }, async () => {
     const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
     deepgram.queueTranscripts(CANDIDATE_SAYS);
     replyTo = (lastUser) => (lastUser.includes(CANDIDATE_SAYS) ? FIRST_QUESTION : GREETING);
@@ -120,7 +120,7 @@ describe('interview on the cloud plugins against protocol fakes', () => {
     }
   });
 
-  it('stops talking at once when the candidate barges in, and the next LLM request carries the interruption', async () => {
+  it('stops talking at once when the candidate barges in, and the next LLM request carries the interruption', { timeout: 120_000 }, async () => {
     const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
     deepgram.queueTranscripts(CANDIDATE_SAYS, BARGE_IN);
     replyTo = (lastUser) =>

@@ -45,7 +45,7 @@ describe('interview on the offline providers', () => {
     await stack?.stop();
   });
 
-  it('greets the candidate, hears the answer, and asks the first question', async () => {
+  it('greets the candidate, hears the answer, and asks the first question', { timeout: 120_000 }, async () => {
     const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
     const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
     try {
@@ -80,7 +80,7 @@ describe('interview on the offline providers', () => {
     }
   });
 
-  it('ran the whole voice pipeline without touching rtc-node in the session thread, with structured logs', async () => {
+  it('ran the whole voice pipeline without touching rtc-node in the session thread, with structured logs', { timeout: 120_000 }, async () => {
     await runtime.stop();
     assert.deepEqual(runtime.malformedLines, [], 'non-JSON lines on stdout');
     assert.ok(runtime.logs.some((l) => l.message === 'session ended' && l.component === 'session'), 'the session never ended');
