@@ -1,7 +1,8 @@
 // Control-plane benchmark: session start latency (job added -> session thread running) with cold
 // and prewarmed threads, command apply latency (XADD -> MODE_CHANGED published), and the main
 // process's RSS with 0 and 10 idle session threads. Runs the product's own runtime process
-// (`supervisor/main.ts`) against a private Redis inside this run's network namespace.
+// (`supervisor/main.ts`, offline providers: each thread loads the whole voice pipeline and its VAD)
+// against a private Redis and LiveKit SFU inside this run's network namespace.
 //
 //   npm run bench:control-plane [-- --starts 20 --switches 100]
 import { randomUUID } from 'node:crypto';
@@ -9,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { EventReader, RuntimeProcess, dispatchQueue } from '../tests/harness/runtime-process.ts';
-import { startPrivateRedis } from '../tests/harness/stack.ts';
+import { startStack } from '../tests/harness/stack.ts';
 import { printReport, summary } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -23,17 +24,20 @@ function rssMb(pid: number): number {
   return Math.round(Number(match?.[1]) / 1024);
 }
 
-const redisServer = await startPrivateRedis();
-const redis = new Redis(redisServer.url);
-const queue = dispatchQueue(redisServer.url);
-const events = new EventReader(redisServer.url);
+const stack = await startStack();
+const redis = new Redis(stack.redisUrl);
+const queue = dispatchQueue(stack.redisUrl);
+const events = new EventReader(stack.redisUrl);
 
 async function startLatencies(runtime: RuntimeProcess, count: number): Promise<number[]> {
   const latencies: number[] = [];
   for (let i = 0; i < count; i++) {
     const s = { session_id: randomUUID(), room_id: `bench-${randomUUID()}` };
     const job = await queue.add('START_SESSION', s);
-    await events.until(() => events.of(s.session_id, 'SESSION_STARTED').length === 1, 60_000);
+    await events.until(() => events.of(s.session_id, "SESSION_STARTED").length === 1, 60_000).catch(async (err) => {
+      await runtime.dumpLogs("/tmp/bench-runtime.log");
+      throw err;
+    });
     latencies.push(Date.parse(events.of(s.session_id, 'SESSION_STARTED')[0]!.at) - job.timestamp);
     await redis.xadd(`agent_control:${s.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
     await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
@@ -43,13 +47,19 @@ async function startLatencies(runtime: RuntimeProcess, count: number): Promise<n
   return latencies;
 }
 
-const env = { MAX_SESSIONS: '10', SESSION_HEAP_MB: '256' };
-const cold = await RuntimeProcess.start(redisServer.url, { ...env, PREWARM_SESSIONS: '0', RUNTIME_ID: 'cold' }, 'supervisor/main.ts');
+const env = {
+  MAX_SESSIONS: '10',
+  SESSION_HEAP_MB: '512',
+  LIVEKIT_URL: stack.livekitUrl,
+  LIVEKIT_API_KEY: stack.apiKey,
+  LIVEKIT_API_SECRET: stack.apiSecret,
+};
+const cold = await RuntimeProcess.start(stack.redisUrl, { ...env, PREWARM_SESSIONS: '0', RUNTIME_ID: 'cold' }, 'supervisor/main.ts');
 const rssIdle0 = rssMb(cold.pid);
 const coldStarts = await startLatencies(cold, STARTS);
 await cold.stop();
 
-const warm = await RuntimeProcess.start(redisServer.url, { ...env, PREWARM_SESSIONS: '10', RUNTIME_ID: 'warm' }, 'supervisor/main.ts');
+const warm = await RuntimeProcess.start(stack.redisUrl, { ...env, PREWARM_SESSIONS: '10', RUNTIME_ID: 'warm' }, 'supervisor/main.ts');
 await warm.waitForLog((l) => l.message === 'runtime started');
 const rssIdle10 = rssMb(warm.pid);
 const warmStarts = await startLatencies(warm, STARTS);
@@ -87,4 +97,4 @@ console.log(`main process RSS: ${rssIdle0} MB with 0 idle threads, ${rssIdle10} 
 await queue.close();
 events.close();
 redis.disconnect();
-await redisServer.stop();
+await stack.stop();

@@ -9,6 +9,7 @@ import { redisNames } from '../shared/redis-keys.ts';
 import { Dispatcher } from './dispatch.ts';
 import { EventPublisher } from './events.ts';
 import { RuntimeMetrics } from './metrics.ts';
+import { pinNativeAddons } from './native-addons.ts';
 import { OpsServer } from './ops-server.ts';
 import { SessionPool } from './pool.ts';
 import { RoomClaims } from './room-claims.ts';
@@ -48,6 +49,7 @@ export class Runtime {
     for (const connection of [redis, bullConnection]) {
       connection.on('error', (err) => log.debug('redis connection error', errorFields(err)));
     }
+    pinNativeAddons();
     const metrics = new RuntimeMetrics();
     const events = new EventPublisher(redis, names);
     const signals = new Signals(config.redis.url, redis, names.signals);

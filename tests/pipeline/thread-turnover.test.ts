@@ -1,0 +1,58 @@
+// Session threads come and go: one runs an interview and exits, and a thread started afterwards
+// must load the same native modules (onnxruntime for the VAD) and run the next interview.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { disposeRtc } from '../harness/participant.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
+import { type Stack, startStack } from '../harness/stack.ts';
+
+describe('session thread turnover', () => {
+  let stack: Stack;
+  let runtime: RuntimeProcess;
+  let queue: Queue;
+  let events: EventReader;
+  let redis: Redis;
+
+  before(async () => {
+    stack = await startStack();
+    runtime = await RuntimeProcess.start(
+      stack.redisUrl,
+      {
+        LIVEKIT_URL: stack.livekitUrl,
+        LIVEKIT_API_KEY: stack.apiKey,
+        LIVEKIT_API_SECRET: stack.apiSecret,
+        PROVIDERS: 'offline',
+        MAX_SESSIONS: '1',
+        PREWARM_SESSIONS: '0',
+        SESSION_HEAP_MB: '512',
+      },
+      'supervisor/main.ts',
+    );
+    queue = dispatchQueue(stack.redisUrl);
+    events = new EventReader(stack.redisUrl);
+    redis = new Redis(stack.redisUrl);
+  });
+  after(async () => {
+    await runtime?.stop();
+    await queue?.close();
+    events?.close();
+    redis?.disconnect();
+    await disposeRtc();
+    await stack?.stop();
+  });
+
+  it('runs voice sessions one after another, each in a fresh thread', { timeout: 120_000 }, async () => {
+    for (let i = 0; i < 3; i++) {
+      const s = { session_id: randomUUID(), room_id: `room-${randomUUID()}` };
+      await queue.add('START_SESSION', s);
+      await events.until(() => events.of(s.session_id, 'SESSION_STARTED').length === 1, 60_000);
+      await redis.xadd(`agent_control:${s.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
+      await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
+      assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'terminated');
+    }
+    assert.ok(!runtime.logs.some((l) => l.message === 'session thread failed to start'), 'a thread failed to start');
+  });
+});
