@@ -27,6 +27,9 @@ export const PARTICIPANT_SAMPLE_RATE = 16_000;
 /** Shuts rtc-node's native layer down; without it the test process never exits. Call once, last. */
 export const disposeRtc: () => Promise<void> = dispose;
 const FRAME_MS = 10;
+const FRAME_SAMPLES = (PARTICIPANT_SAMPLE_RATE * FRAME_MS) / 1000;
+/** Audio the microphone track may hold ahead of real time: small, so speech starts on time. */
+const MIC_QUEUE_MS = 60;
 
 export async function mintToken(
   stack: Pick<Stack, 'apiKey' | 'apiSecret'>,
@@ -198,30 +201,57 @@ export class SyntheticParticipant {
     return new Promise((resolve) => this.trackWaiters.push({ identity, resolve }));
   }
 
-  /** Publishes one microphone track; resolves once the SFU has it. */
+  /**
+   * Publishes one microphone track; resolves once the SFU has it. Like a real microphone it then
+   * sends audio all the time, silence between utterances: a track that falls silent and restarts
+   * makes the receiver's jitter buffer stretch the first syllables of the next talkspurt.
+   */
   async publishMicrophone(): Promise<void> {
     if (this.source) return;
-    this.source = new AudioSource(PARTICIPANT_SAMPLE_RATE, 1);
+    this.source = new AudioSource(PARTICIPANT_SAMPLE_RATE, 1, MIC_QUEUE_MS);
     const track = LocalAudioTrack.createAudioTrack('microphone', this.source);
     const options = new TrackPublishOptions();
     options.source = TrackSource.SOURCE_MICROPHONE;
     await this.room.localParticipant!.publishTrack(track, options);
+    void this.pumpMicrophone(this.source);
   }
 
-  /** Plays `pcm` into the published track in real time (the source paces the frames). */
+  private readonly speech: Int16Array[] = [];
+  private speechPlayed: (() => void) | undefined;
+  private leaving = false;
+
+  /** Feeds the track one frame at a time, in real time: queued speech, or silence. */
+  private async pumpMicrophone(source: AudioSource): Promise<void> {
+    const silenceFrame = new Int16Array(FRAME_SAMPLES);
+    while (!this.leaving) {
+      const frame = this.speech.shift();
+      try {
+        await source.captureFrame(new AudioFrame(frame ?? silenceFrame, PARTICIPANT_SAMPLE_RATE, 1, FRAME_SAMPLES));
+      } catch {
+        return; // closed
+      }
+      if (frame && this.speech.length === 0) {
+        // The last speech frame is queued: it has played once the native queue drains.
+        const played = this.speechPlayed;
+        this.speechPlayed = undefined;
+        setTimeout(() => played?.(), source.queuedDuration);
+      }
+    }
+  }
+
+  /** Plays `pcm` into the published track in real time; resolves when its last frame has played. */
   async speak(pcm: Pcm): Promise<void> {
     if (pcm.sampleRate !== PARTICIPANT_SAMPLE_RATE) {
       throw new Error(`speak: need ${PARTICIPANT_SAMPLE_RATE} Hz audio, got ${pcm.sampleRate} Hz`);
     }
     await this.publishMicrophone();
-    const source = this.source!;
-    const frameSamples = (PARTICIPANT_SAMPLE_RATE * FRAME_MS) / 1000;
-    for (let offset = 0; offset < pcm.samples.length; offset += frameSamples) {
-      const chunk = new Int16Array(frameSamples);
-      chunk.set(pcm.samples.subarray(offset, offset + frameSamples));
-      await source.captureFrame(new AudioFrame(chunk, PARTICIPANT_SAMPLE_RATE, 1, frameSamples));
+    const played = new Promise<void>((resolve) => (this.speechPlayed = resolve));
+    for (let offset = 0; offset < pcm.samples.length; offset += FRAME_SAMPLES) {
+      const chunk = new Int16Array(FRAME_SAMPLES);
+      chunk.set(pcm.samples.subarray(offset, offset + FRAME_SAMPLES));
+      this.speech.push(chunk);
     }
-    await source.waitForPlayout();
+    await played;
   }
 
   async speakWav(path: string): Promise<void> {
@@ -229,6 +259,7 @@ export class SyntheticParticipant {
   }
 
   async leave(): Promise<void> {
+    this.leaving = true;
     for (const stream of this.streams) await stream.cancel().catch(() => {});
     await this.source?.close();
     await this.room.disconnect();
