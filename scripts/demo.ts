@@ -7,30 +7,16 @@
 //   npm run demo
 import { randomUUID } from 'node:crypto';
 import { fliteSpeech } from '../tests/harness/audio.ts';
-import { SyntheticParticipant, disposeRtc } from '../tests/harness/participant.ts';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../tests/harness/runtime-process.ts';
-import { startStack } from '../tests/harness/stack.ts';
+import { SyntheticParticipant } from '../tests/harness/participant.ts';
+import { startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
 
 const ANSWERS = [
   'My name is John and I am a software engineer. I have been building payment systems for six years.',
   'I would put a token bucket per client in a shared store, and reject requests when the bucket is empty.',
 ];
 
-const stack = await startStack();
-const runtime = await RuntimeProcess.start(
-  stack.redisUrl,
-  {
-    LIVEKIT_URL: stack.livekitUrl,
-    LIVEKIT_API_KEY: stack.apiKey,
-    LIVEKIT_API_SECRET: stack.apiSecret,
-    PROVIDERS: 'offline',
-    SESSION_HEAP_MB: '512',
-    RUNTIME_ID: 'demo',
-  },
-  'supervisor/main.ts',
-);
-const queue = dispatchQueue(stack.redisUrl);
-const events = new EventReader(stack.redisUrl);
+const product = await startVoiceRuntime({ RUNTIME_ID: 'demo' });
+const { stack, runtime, queue, events, redis } = product;
 console.log(`stack: redis ${stack.redisUrl}, livekit ${stack.livekitUrl}; runtime up, /metrics on its ops port ${runtime.opsPort}`);
 
 const session = { session_id: randomUUID(), room_id: `demo-${randomUUID().slice(0, 8)}` };
@@ -70,18 +56,11 @@ try {
     printCaptions();
   }
   // The central server ends the interview through the room's control stream.
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(stack.redisUrl);
   await redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{"reason":"demo over"}');
-  redis.disconnect();
   await events.until((e) => e.some((x) => x.event === 'SESSION_ENDED'));
   await candidate.leave();
   console.log('events on session_events:');
   for (const e of events.events) console.log(`  ${e.at} ${e.event} ${JSON.stringify(e.data)}`);
 } finally {
-  await runtime.stop();
-  await queue.close();
-  events.close();
-  await disposeRtc();
-  await stack.stop();
+  await product.stop();
 }

@@ -3,10 +3,14 @@
 //
 // Session fields come from context, never from function arguments: in the main process from an
 // AsyncLocalStorage scope opened per job (`withLogContext`), in a session thread from the thread's
-// own identity (`setThreadLogContext`, once at start). Each line is written with one write() call,
-// which worker_threads forward to the main thread's stdout as one chunk, so lines never interleave.
+// own identity (`setThreadLogContext`, once at start). A session thread hands each finished line to
+// the main thread as a message on its parent port, which the main thread writes to stdout: lines
+// stay whole, and the last lines of a session arrive before its `ended` message, so they are not
+// lost when its thread is terminated right after (a worker's own stdout gives neither guarantee).
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import winston from 'winston';
+import Transport from 'winston-transport';
 
 export interface LogContext {
   session_id?: string;
@@ -49,6 +53,19 @@ const lineFormat = winston.format.printf((info) => {
   return JSON.stringify({ timestamp, level, component, session_id, room_id, message, ...extra });
 });
 
+/** The message a session thread posts for one log line (see SessionThread in supervisor/). */
+export interface LogLineMessage {
+  type: 'log';
+  line: string;
+}
+
+class ParentPortTransport extends Transport {
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    parentPort?.postMessage({ type: 'log', line: String(info[Symbol.for('message')]) } satisfies LogLineMessage);
+    next();
+  }
+}
+
 const root = winston.createLogger({
   level: process.env.LOG_LEVEL ?? 'info',
   format: winston.format.combine(
@@ -57,7 +74,7 @@ const root = winston.createLogger({
     winston.format.errors({ stack: true }),
     lineFormat,
   ),
-  transports: [new winston.transports.Console()],
+  transports: [isMainThread || !parentPort ? new winston.transports.Console() : new ParentPortTransport()],
 });
 
 export type Logger = winston.Logger;

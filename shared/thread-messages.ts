@@ -3,6 +3,7 @@
 // errors cross as SerializedError and are classified by `name`.
 import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from './config.ts';
+import type { LogLineMessage } from './logging.ts';
 import type { ControlCommand, EndReason, Mode, StartSession } from './protocol.ts';
 
 /** What a session thread is given at creation, before any session is assigned to it. */
@@ -47,4 +48,6 @@ export type FromSession =
   | { type: 'command_rejected'; entryId: string; command: string | null; problems: string[] }
   | { type: 'command_applied'; command: ControlCommand['command']; latencyMs: number }
   | { type: 'ended'; reason: EndReason; error?: SerializedError }
-  | { type: 'pong'; seq: number };
+  | { type: 'pong'; seq: number }
+  /** One finished log line, written to stdout by the main thread (shared/logging.ts). */
+  | LogLineMessage;

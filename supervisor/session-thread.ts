@@ -54,7 +54,8 @@ export class SessionThread {
     this.worker = new Worker(BOOTSTRAP, {
       workerData: data,
       resourceLimits: { maxOldGenerationSizeMb: opts.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
-      // Session threads log through their own stdout, which Node forwards line-whole to ours.
+      // Log lines arrive as messages (shared/logging.ts); anything else a library prints is
+      // forwarded by Node to our stdout/stderr.
       stdout: false,
       stderr: false,
     });
@@ -84,6 +85,9 @@ export class SessionThread {
           break;
         case 'pong':
           this.lastPongAt = Date.now();
+          break;
+        case 'log':
+          process.stdout.write(`${message.line}\n`);
           break;
         case 'ended':
           this.finish({ reason: message.reason, ...(message.error ? { error: message.error } : {}) });

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { fliteSpeech } from '../harness/audio.ts';
-import { SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { type Stack, startStack } from '../harness/stack.ts';
+import { SyntheticParticipant } from '../harness/participant.ts';
+import type { Stack } from '../harness/stack.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 // Each interview has its own plan (role), and each candidate says something of its own.
 const PLANS = [
@@ -18,37 +18,16 @@ const PLANS = [
 ];
 
 describe('three interviews in one process', () => {
+  let product: VoiceRuntime;
   let stack: Stack;
-  let runtime: RuntimeProcess;
   let queue: Queue;
-  let events: EventReader;
 
   before(async () => {
-    stack = await startStack();
-    runtime = await RuntimeProcess.start(
-      stack.redisUrl,
-      {
-        LIVEKIT_URL: stack.livekitUrl,
-        LIVEKIT_API_KEY: stack.apiKey,
-        LIVEKIT_API_SECRET: stack.apiSecret,
-        PROVIDERS: 'offline',
-        MAX_SESSIONS: '3',
-        PREWARM_SESSIONS: '3',
-        SESSION_HEAP_MB: '512',
-        SESSION_HANG_TIMEOUT_S: '10',
-      },
-      'supervisor/main.ts',
-    );
-    queue = dispatchQueue(stack.redisUrl);
-    events = new EventReader(stack.redisUrl);
+    product = await startVoiceRuntime({ MAX_SESSIONS: '3', PREWARM_SESSIONS: '3' });
+    ({ stack, queue } = product);
   });
   after(async () => {
-    if (process.env.RUNTIME_LOGS) await runtime?.dumpLogs(process.env.RUNTIME_LOGS);
-    await runtime?.stop();
-    await queue?.close();
-    events?.close();
-    await disposeRtc();
-    await stack?.stop();
+    await product?.stop();
   });
 
   it('keeps each candidate in its own conversation, with its own captions', { timeout: 120_000 }, async () => {

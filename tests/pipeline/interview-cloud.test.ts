@@ -10,9 +10,9 @@ import { type FakeCartesia, startFakeCartesia } from '../fakes/cartesia.ts';
 import { type FakeDeepgram, startFakeDeepgram } from '../fakes/deepgram.ts';
 import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '../fakes/gemini.ts';
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { type Stack, startStack } from '../harness/stack.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
+import type { Stack } from '../harness/stack.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. I am your interviewer today. Please introduce yourself.';
@@ -35,16 +35,14 @@ function lastUserText(body: GenerateContentRequest | undefined): string {
 let replyTo: (lastUser: string) => string = () => GREETING;
 
 describe('interview on the cloud plugins against protocol fakes', () => {
+  let product: VoiceRuntime;
   let stack: Stack;
-  let runtime: RuntimeProcess;
   let queue: Queue;
-  let events: EventReader;
   let deepgram: FakeDeepgram;
   let gemini: FakeGemini;
   let cartesia: FakeCartesia;
 
   before(async () => {
-    stack = await startStack();
     deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50 });
     gemini = await startFakeGemini({
       apiKey: KEYS.google,
@@ -53,35 +51,20 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       interChunkMs: 10,
     });
     cartesia = await startFakeCartesia({ apiKey: KEYS.cartesia, timeToFirstAudioMs: 80 });
-    runtime = await RuntimeProcess.start(
-      stack.redisUrl,
-      {
-        LIVEKIT_URL: stack.livekitUrl,
-        LIVEKIT_API_KEY: stack.apiKey,
-        LIVEKIT_API_SECRET: stack.apiSecret,
-        PROVIDERS: 'cloud',
-        DEEPGRAM_API_KEY: KEYS.deepgram,
-        GOOGLE_API_KEY: KEYS.google,
-        CARTESIA_API_KEY: KEYS.cartesia,
-        DEEPGRAM_BASE_URL: deepgram.url,
-        GOOGLE_BASE_URL: gemini.baseUrl,
-        CARTESIA_BASE_URL: cartesia.baseUrl,
-        SESSION_HEAP_MB: '512',
-        SESSION_HANG_TIMEOUT_S: '10',
-      },
-      'supervisor/main.ts',
-    );
-    queue = dispatchQueue(stack.redisUrl);
-    events = new EventReader(stack.redisUrl);
+    product = await startVoiceRuntime({
+      PROVIDERS: 'cloud',
+      DEEPGRAM_API_KEY: KEYS.deepgram,
+      GOOGLE_API_KEY: KEYS.google,
+      CARTESIA_API_KEY: KEYS.cartesia,
+      DEEPGRAM_BASE_URL: deepgram.url,
+      GOOGLE_BASE_URL: gemini.baseUrl,
+      CARTESIA_BASE_URL: cartesia.baseUrl,
+    });
+    ({ stack, queue } = product);
   });
   after(async () => {
-    if (process.env.RUNTIME_LOGS) await runtime?.dumpLogs(process.env.RUNTIME_LOGS);
-    await runtime?.stop();
-    await queue?.close();
-    events?.close();
+    await product?.stop();
     await Promise.all([deepgram?.stop(), gemini?.stop(), cartesia?.stop()]);
-    await disposeRtc();
-    await stack?.stop();
   });
 
   it('greets, hears the answer through Deepgram, and replies with what Gemini said, in Cartesia audio', { timeout: 120_000 }, async () => {

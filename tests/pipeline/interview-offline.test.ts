@@ -6,43 +6,27 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { type Stack, startStack } from '../harness/stack.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
+import type { RuntimeProcess } from '../harness/runtime-process.ts';
+import type { Stack } from '../harness/stack.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
 import { transcribe, words } from '../harness/transcribe.ts';
 
 /** The interviewer has finished a turn when it has been quiet this long. */
 const TURN_QUIET_MS = 1_500;
 
 describe('interview on the offline providers', () => {
+  let product: VoiceRuntime;
   let stack: Stack;
   let runtime: RuntimeProcess;
   let queue: Queue;
-  let events: EventReader;
 
   before(async () => {
-    stack = await startStack();
-    runtime = await RuntimeProcess.start(
-      stack.redisUrl,
-      {
-        LIVEKIT_URL: stack.livekitUrl,
-        LIVEKIT_API_KEY: stack.apiKey,
-        LIVEKIT_API_SECRET: stack.apiSecret,
-        PROVIDERS: 'offline',
-        SESSION_HEAP_MB: '512',
-        SESSION_HANG_TIMEOUT_S: '10',
-      },
-      'supervisor/main.ts',
-    );
-    queue = dispatchQueue(stack.redisUrl);
-    events = new EventReader(stack.redisUrl);
+    product = await startVoiceRuntime();
+    ({ stack, runtime, queue } = product);
   });
   after(async () => {
-    await runtime?.stop();
-    await queue?.close();
-    events?.close();
-    await disposeRtc();
-    await stack?.stop();
+    await product?.stop();
   });
 
   it('greets the candidate, hears the answer, and asks the first question', { timeout: 120_000 }, async () => {

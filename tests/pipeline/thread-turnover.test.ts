@@ -4,44 +4,23 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { disposeRtc } from '../harness/participant.ts';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { type Stack, startStack } from '../harness/stack.ts';
+import type { Redis } from 'ioredis';
+import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 describe('session thread turnover', () => {
-  let stack: Stack;
+  let product: VoiceRuntime;
+  let redis: Redis;
   let runtime: RuntimeProcess;
   let queue: Queue;
   let events: EventReader;
-  let redis: Redis;
 
   before(async () => {
-    stack = await startStack();
-    runtime = await RuntimeProcess.start(
-      stack.redisUrl,
-      {
-        LIVEKIT_URL: stack.livekitUrl,
-        LIVEKIT_API_KEY: stack.apiKey,
-        LIVEKIT_API_SECRET: stack.apiSecret,
-        PROVIDERS: 'offline',
-        MAX_SESSIONS: '1',
-        PREWARM_SESSIONS: '0',
-        SESSION_HEAP_MB: '512',
-      },
-      'supervisor/main.ts',
-    );
-    queue = dispatchQueue(stack.redisUrl);
-    events = new EventReader(stack.redisUrl);
-    redis = new Redis(stack.redisUrl);
+    product = await startVoiceRuntime({ MAX_SESSIONS: '1', PREWARM_SESSIONS: '0' });
+    ({ runtime, queue, events, redis } = product);
   });
   after(async () => {
-    await runtime?.stop();
-    await queue?.close();
-    events?.close();
-    redis?.disconnect();
-    await disposeRtc();
-    await stack?.stop();
+    await product?.stop();
   });
 
   it('runs voice sessions one after another, each in a fresh thread', { timeout: 120_000 }, async () => {
