@@ -28,38 +28,3 @@ export interface PipelineContext {
 }
 
 export type PipelineFactory = (context: PipelineContext) => InterviewPipeline | Promise<InterviewPipeline>;
-
-/**
- * A session with the full control plane and no media: it keeps the mode and the latest code and
- * runs until it is ended. The runtime uses it until the voice pipeline is wired in; tests of the
- * control plane use it as the session body.
- */
-export class SilentPipeline implements InterviewPipeline {
-  mode: Mode;
-  silenceTimeoutS = 90;
-  code: { code: string; language: string | undefined } | undefined;
-
-  private readonly media: MessagePort;
-
-  constructor(context: PipelineContext) {
-    this.mode = context.assignment.spec.mode;
-    this.media = context.media;
-  }
-
-  run(signal: AbortSignal): Promise<EndReason> {
-    return new Promise((resolve) => signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
-  }
-
-  async setMode(mode: Mode, silenceTimeoutS: number): Promise<void> {
-    this.mode = mode;
-    this.silenceTimeoutS = silenceTimeoutS;
-  }
-
-  async updateCode(code: string, language: string | undefined): Promise<void> {
-    this.code = { code, language };
-  }
-
-  async close(): Promise<void> {
-    this.media.close();
-  }
-}
