@@ -4,30 +4,23 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
+import type { Redis } from 'ioredis';
+import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
+import { type ControlPlane, startControlPlane } from '../harness/control-plane.ts';
 
 describe('misbehaving session threads', () => {
-  let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let controlPlane: ControlPlane;
   let runtime: RuntimeProcess;
   let queue: Queue;
   let events: EventReader;
   let redis: Redis;
 
   before(async () => {
-    redisServer = await startPrivateRedis();
-    runtime = await RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '6', PREWARM_SESSIONS: '2' });
-    queue = dispatchQueue(redisServer.url);
-    events = new EventReader(redisServer.url);
-    redis = new Redis(redisServer.url);
+    controlPlane = await startControlPlane({ MAX_SESSIONS: '6', PREWARM_SESSIONS: '2' });
+    ({ runtime, queue, events, redis } = controlPlane);
   });
   after(async () => {
-    await runtime?.stop();
-    await queue?.close();
-    events?.close();
-    redis?.disconnect();
-    await redisServer?.stop();
+    await controlPlane?.stop();
   });
 
   for (const [behaviour, errorName] of [

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
-import { EventReader, RuntimeProcess, dispatchQueue, dispatchQueueEvents } from '../harness/runtime-process.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
+import type { Redis } from 'ioredis';
+import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
+import { type ControlPlane, startControlPlane } from '../harness/control-plane.ts';
 
 describe('session lifecycle', () => {
-  let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let controlPlane: ControlPlane;
   let runtime: RuntimeProcess;
   let queue: Queue;
   let events: EventReader;
@@ -17,21 +17,11 @@ describe('session lifecycle', () => {
   let queueEvents: QueueEvents;
 
   before(async () => {
-    redisServer = await startPrivateRedis();
-    runtime = await RuntimeProcess.start(redisServer.url);
-    queue = dispatchQueue(redisServer.url);
-    events = new EventReader(redisServer.url);
-    redis = new Redis(redisServer.url);
-    queueEvents = dispatchQueueEvents(redisServer.url);
-    await queueEvents.waitUntilReady();
+    controlPlane = await startControlPlane();
+    ({ runtime, queue, events, redis, queueEvents } = controlPlane);
   });
   after(async () => {
-    await runtime?.stop();
-    await queue?.close();
-    await queueEvents?.close();
-    events?.close();
-    redis?.disconnect();
-    await redisServer?.stop();
+    await controlPlane?.stop();
   });
 
   const ids = () => ({ session_id: randomUUID(), room_id: `room-${randomUUID()}` });

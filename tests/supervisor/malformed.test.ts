@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
-import { EventReader, RuntimeProcess, dispatchQueue, dispatchQueueEvents } from '../harness/runtime-process.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
+import type { Redis } from 'ioredis';
+import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
+import { type ControlPlane, startControlPlane } from '../harness/control-plane.ts';
 
 const ONE_MB = 'x'.repeat(1024 * 1024);
 
@@ -38,7 +38,7 @@ const MALFORMED_COMMANDS: { title: string; fields: string[]; problem: RegExp }[]
 ];
 
 describe('malformed input', () => {
-  let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
+  let controlPlane: ControlPlane;
   let runtime: RuntimeProcess;
   let queue: Queue;
   let queueEvents: QueueEvents;
@@ -46,21 +46,11 @@ describe('malformed input', () => {
   let redis: Redis;
 
   before(async () => {
-    redisServer = await startPrivateRedis();
-    runtime = await RuntimeProcess.start(redisServer.url);
-    queue = dispatchQueue(redisServer.url);
-    queueEvents = dispatchQueueEvents(redisServer.url);
-    await queueEvents.waitUntilReady();
-    events = new EventReader(redisServer.url);
-    redis = new Redis(redisServer.url);
+    controlPlane = await startControlPlane();
+    ({ runtime, queue, queueEvents, events, redis } = controlPlane);
   });
   after(async () => {
-    await runtime?.stop();
-    await queue?.close();
-    await queueEvents?.close();
-    events?.close();
-    redis?.disconnect();
-    await redisServer?.stop();
+    await controlPlane?.stop();
   });
 
   for (const { title, name, data, reasons } of MALFORMED_JOBS) {
