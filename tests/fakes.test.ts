@@ -13,6 +13,7 @@ import { startFakeCartesia } from './fakes/cartesia.ts';
 import { startFakeDeepgram } from './fakes/deepgram.ts';
 import { startFakeGemini, type GenerateContentRequest } from './fakes/gemini.ts';
 import { concatPcm, fliteSpeech, rms, silence, type Pcm } from './harness/audio.ts';
+import { withTimeout } from './harness/timeout.ts';
 
 initializeLogger({ pretty: false, level: 'warn' });
 
@@ -29,18 +30,6 @@ function toFrames(pcm: Pcm): AudioFrame[] {
     frames.push(new AudioFrame(data, pcm.sampleRate, 1, data.length));
   }
   return frames;
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads speech events up to and including the first of type `until`. */

@@ -12,6 +12,7 @@ import { AudioFrame } from '@livekit/rtc-node';
 import { ResilientSTT } from '../agent/providers/resilient-stt.ts';
 import { startFakeDeepgram } from './fakes/deepgram.ts';
 import { closeServer, listenOnLoopback, refuseUpgrade } from './fakes/local-server.ts';
+import { withTimeout } from './harness/timeout.ts';
 
 initializeLogger({ pretty: false, level: 'warn' });
 
@@ -37,18 +38,6 @@ function tone(ms: number): AudioFrame[] {
 
 function bytesOf(frames: readonly AudioFrame[]): number {
   return frames.reduce((sum, frame) => sum + frame.data.byteLength, 0);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads speech events up to and including the first final transcript. */

@@ -12,6 +12,7 @@ import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '.
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
 import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
 import type { Stack } from '../harness/stack.ts';
+import { withTimeout } from '../harness/timeout.ts';
 import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
@@ -134,10 +135,7 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       assert.ok(playedMs < 6_000, 'the long reply was not cut short');
 
       // The next reply takes the interruption into account.
-      await Promise.race([
-        heard.waitForVoice(performance.now()),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no reply after the barge-in')), 15_000)),
-      ]);
+      await withTimeout(heard.waitForVoice(performance.now()), 15_000, 'a reply after the barge-in');
       const request = gemini.requests.filter((r) => r.body && lastUserText(r.body).includes(BARGE_IN)).at(-1);
       assert.ok(request, 'no LLM request carried the interruption');
       const history = JSON.stringify(request.body);
