@@ -4,7 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { EndReason, Mode } from '../shared/protocol.ts';
-import type { SessionAssignment } from '../shared/thread-messages.ts';
+import type { SessionAssignment, Utterance } from '../shared/thread-messages.ts';
 
 export interface InterviewPipeline {
   /**
@@ -25,6 +25,8 @@ export interface PipelineContext {
   readonly config: RuntimeConfig;
   /** Port to the media owner (shared/media-messages.ts); a pipeline that needs the room opens it. */
   readonly media: MessagePort;
+  /** Hands a finalized utterance to the transcript outbox, the moment it is final. */
+  readonly utterance: (utterance: Utterance) => void;
 }
 
 export type PipelineFactory = (context: PipelineContext) => InterviewPipeline | Promise<InterviewPipeline>;

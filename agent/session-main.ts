@@ -7,12 +7,12 @@ import type { SessionThreadData } from '../shared/thread-messages.ts';
 import { installAgentsLogger } from './agents-logging.ts';
 import { createProviders } from './providers/index.ts';
 import { runSessionThread } from './session-thread.ts';
-import { VAD_MIN_SILENCE_S, VoicePipeline } from './voice/voice-pipeline.ts';
+import { VAD_PROFILE, VoicePipeline } from './voice/voice-pipeline.ts';
 import { INPUT_SAMPLE_RATE } from '../shared/media-messages.ts';
 
 const { config } = workerData as SessionThreadData;
 installAgentsLogger(config.logLevel);
 // 16 kHz in, the rate the media owner delivers: the VAD never creates a resampler (rtc-node FFI).
-const vad = await silero.VAD.load({ sampleRate: INPUT_SAMPLE_RATE, minSilenceDuration: VAD_MIN_SILENCE_S });
+const vad = await silero.VAD.load({ sampleRate: INPUT_SAMPLE_RATE, ...VAD_PROFILE.CONVERSATIONAL });
 
 runSessionThread((context) => new VoicePipeline(context, vad, createProviders(config, context.assignment.spec.interview)));

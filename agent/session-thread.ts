@@ -55,7 +55,12 @@ export function runSessionThread(createPipeline: PipelineFactory): void {
         setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
         void (async () => {
           try {
-            const pipeline = await createPipeline({ assignment, config, media });
+            const pipeline = await createPipeline({
+              assignment,
+              config,
+              media,
+              utterance: (utterance) => post({ type: 'utterance', utterance }),
+            });
             session = new Session(assignment, config, pipeline, post);
             if (endBeforeStart) session.end(endBeforeStart);
             const result = await session.run();

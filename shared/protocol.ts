@@ -81,6 +81,40 @@ export const END_REASONS = [
 ] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
+// --- Transcripts (interface.md section 4): what the runtime POSTs to the central server ---
+
+export type TranscriptRole = 'user' | 'agent';
+
+/** Body of `POST {CENTRAL_SERVER_URL}/sessions/{session_id}/transcripts`. */
+export interface TranscriptBody {
+  session_id: string;
+  role: TranscriptRole;
+  text: string;
+  /** ISO-8601 UTC with milliseconds. */
+  start_time: string;
+  end_time: string;
+  /** The mode in force when the utterance became final. */
+  vad_mode: Mode;
+  /** Strictly increasing per session, also across restarts (a counter in Redis). */
+  sequence: number;
+  /** Agent turns only: cut off by the candidate's barge-in (`text` is what was really heard). */
+  interrupted?: boolean;
+}
+
+/**
+ * Why a session start flags earlier entries: `started` (first start of this session id),
+ * `restarted` (a new START for a session id that already has transcripts), `resumed` (the same
+ * START job resumed after its process died).
+ */
+export const MARK_INCOMPLETE_REASONS = ['started', 'restarted', 'resumed'] as const;
+export type MarkIncompleteReason = (typeof MARK_INCOMPLETE_REASONS)[number];
+
+/** Body of `POST {CENTRAL_SERVER_URL}/sessions/{session_id}/mark-incomplete`. */
+export interface MarkIncompleteBody {
+  session_id: string;
+  reason: MarkIncompleteReason;
+}
+
 export const EVENT_NAMES = ['SESSION_STARTED', 'MODE_CHANGED', 'COMMAND_REJECTED', 'SESSION_ENDED'] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 

@@ -43,6 +43,31 @@ export interface RedisNames {
   superseded(jobId: string): string;
   /** Pub/sub channel on which processes ask each other to end a session or announce a freed room. */
   readonly signals: string;
+  /**
+   * String `runtime:transcripts:seq:{session_id}`: the last transcript `sequence` given out for the
+   * session (INCR, in the same script that queues the entry). Keyed by session id, not job, so it
+   * keeps increasing across restarts. Expires 30 days after its last use.
+   */
+  transcriptSequence(sessionId: string): string;
+  /**
+   * Stream `runtime:transcripts:outbox:{session_id}`: the session's transcript deliveries not yet
+   * acknowledged by the central server, in order. Producer: the runtime process hosting the session
+   * (fields kind = transcript | mark_incomplete, body = JSON, seq, queued_at = ms). Consumer: whichever
+   * process holds `outboxLease`; each entry is XDEL'd once the server answered 2xx (or a final 4xx).
+   * Never trimmed: an outage loses nothing; an outbox past its bound is reported instead.
+   */
+  outbox(sessionId: string): string;
+  /**
+   * Sorted set `runtime:transcripts:outboxes`: session ids with an outbox, scored by the last append
+   * (ms). Every process sweeps it for outboxes nobody delivers (a dead or finished owner); an id is
+   * removed when its outbox is found empty by a process that does not host the session.
+   */
+  readonly outboxes: string;
+  /**
+   * String `runtime:transcripts:lease:{session_id}` = runtime id, with a renewed TTL: the one process
+   * delivering that outbox, so entries go out in order and a dead deliverer's work moves on.
+   */
+  outboxLease(sessionId: string): string;
 }
 
 export function redisNames(prefix = ''): RedisNames {
@@ -60,5 +85,9 @@ export function redisNames(prefix = ''): RedisNames {
     stop: (sessionId) => `${p}runtime:stop:${sessionId}`,
     superseded: (jobId) => `${p}runtime:superseded:${jobId}`,
     signals: `${p}runtime:signals`,
+    transcriptSequence: (sessionId) => `${p}runtime:transcripts:seq:${sessionId}`,
+    outbox: (sessionId) => `${p}runtime:transcripts:outbox:${sessionId}`,
+    outboxes: `${p}runtime:transcripts:outboxes`,
+    outboxLease: (sessionId) => `${p}runtime:transcripts:lease:${sessionId}`,
   };
 }

@@ -4,7 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from './config.ts';
 import type { LogLineMessage } from './logging.ts';
-import type { ControlCommand, EndReason, Mode, StartSession } from './protocol.ts';
+import type { ControlCommand, EndReason, Mode, StartSession, TranscriptRole } from './protocol.ts';
 
 /** What a session thread is given at creation, before any session is assigned to it. */
 export interface SessionThreadData {
@@ -32,6 +32,18 @@ export function serializeError(err: unknown): SerializedError {
   return { name: 'NonError', message: String(err) };
 }
 
+/** One finalized utterance, as the session thread hands it to the transcript outbox. */
+export interface Utterance {
+  role: TranscriptRole;
+  text: string;
+  /** Wall-clock ms (Date.now) of the speech's start and end. */
+  startedAt: number;
+  endedAt: number;
+  vadMode: Mode;
+  /** Agent turns: cut off by a barge-in. */
+  interrupted?: boolean;
+}
+
 export type ToSession =
   /** `media`: the session's port to the media owner (shared/media-messages.ts), transferred. */
   | { type: 'start'; assignment: SessionAssignment; media: MessagePort }
@@ -47,6 +59,8 @@ export type FromSession =
   | { type: 'mode_changed'; from: Mode; to: Mode; silenceTimeoutS: number }
   | { type: 'command_rejected'; entryId: string; command: string | null; problems: string[] }
   | { type: 'command_applied'; command: ControlCommand['command']; latencyMs: number }
+  /** A finalized utterance: queued in the session's transcript outbox by the main thread. */
+  | { type: 'utterance'; utterance: Utterance }
   | { type: 'ended'; reason: EndReason; error?: SerializedError }
   | { type: 'pong'; seq: number }
   /** One finished log line, written to stdout by the main thread (shared/logging.ts). */

@@ -25,6 +25,7 @@ import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
 import type { SessionThread } from './session-thread.ts';
 import type { Signals } from './signals.ts';
+import type { TranscriptDelivery } from './transcript-delivery.ts';
 
 const log = logger('dispatch');
 
@@ -50,6 +51,8 @@ export interface DispatchResult {
   outcome: string;
   reason?: EndReason;
   removed_queued?: number;
+  /** Transcript deliveries still in the outbox when the session's drain ended (left to the sweepers). */
+  transcripts_pending?: number;
 }
 
 export class Dispatcher {
@@ -69,6 +72,7 @@ export class Dispatcher {
       claims: RoomClaims;
       signals: Signals;
       metrics: RuntimeMetrics;
+      transcripts: TranscriptDelivery;
     },
   ) {
     deps.signals.on((signal) => {
@@ -133,7 +137,7 @@ export class Dispatcher {
   }
 
   private async startSession(job: Job, token: string | undefined, spec: StartSession): Promise<DispatchResult> {
-    const { redis, names, pool, events, claims, config } = this.deps;
+    const { redis, names, pool, events, claims, config, transcripts } = this.deps;
     const ref: SessionRef = { jobId: job.id!, sessionId: spec.session_id, roomId: spec.room_id };
 
     if (await redis.exists(names.superseded(ref.jobId))) {
@@ -160,6 +164,8 @@ export class Dispatcher {
         await events.ended(ref, session.endRequested!);
         return { outcome: 'stopped_before_start', reason: session.endRequested! };
       }
+      // Queued first, so the central server hears of it before any transcript of this run.
+      await transcripts.sessionStarting(ref.sessionId, ref.roomId, resumed);
       let thread: SessionThread;
       let warm: boolean;
       const channel = new MessageChannel();
@@ -191,7 +197,10 @@ export class Dispatcher {
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
       if (!session.silent) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
       await claim.release();
-      return { outcome: 'completed', reason: end.reason };
+      // The slot is free while the last transcripts drain (bounded; the rest stays in the outbox).
+      releaseReservation();
+      const pending = await transcripts.sessionEnded(ref.sessionId);
+      return { outcome: 'completed', reason: end.reason, ...(pending ? { transcripts_pending: pending } : {}) };
     } finally {
       releaseReservation();
       this.local.delete(ref.jobId);
@@ -241,6 +250,12 @@ export class Dispatcher {
         break;
       case 'command_applied':
         metrics.commandApplySeconds.observe({ command: message.command }, Math.max(0, message.latencyMs) / 1000);
+        break;
+      case 'utterance':
+        // Durable in Redis in the order the thread finalized them (one connection, in order).
+        this.deps.transcripts.queue(ref.sessionId, ref.roomId, message.utterance).catch((err) =>
+          withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => log.error('transcript not queued', errorFields(err))),
+        );
         break;
     }
   }

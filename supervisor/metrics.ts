@@ -42,6 +42,35 @@ export class RuntimeMetrics {
     registers: [this.registry],
   });
 
+  readonly transcriptsQueued = new Counter({
+    name: 'interviewer_transcripts_queued_total',
+    help: 'Deliveries written to the transcript outbox, by kind (transcript, mark_incomplete)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly transcriptsDelivered = new Counter({
+    name: 'interviewer_transcripts_delivered_total',
+    help: 'Outbox entries this process finished, by kind and outcome (delivered: 2xx; dropped: refused with a 4xx)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly transcriptRetries = new Counter({
+    name: 'interviewer_transcript_retries_total',
+    help: 'Transcript POSTs retried after a 5xx, 408, 429, timeout or network failure',
+    registers: [this.registry],
+  });
+  readonly transcriptDeliverySeconds = new Histogram({
+    name: 'interviewer_transcript_delivery_seconds',
+    help: 'From an entry queued in the outbox to the central server acknowledging it',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600],
+    registers: [this.registry],
+  });
+  readonly outboxOverBound = new Counter({
+    name: 'interviewer_transcript_outbox_over_bound_total',
+    help: 'Times a session transcript outbox grew past its bound (the central server is not keeping up)',
+    registers: [this.registry],
+  });
+
   constructor() {
     // Includes nodejs_eventloop_lag_seconds (and its percentiles) for the main thread.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });

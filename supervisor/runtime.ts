@@ -14,6 +14,7 @@ import { OpsServer } from './ops-server.ts';
 import { SessionPool } from './pool.ts';
 import { RoomClaims } from './room-claims.ts';
 import { Signals } from './signals.ts';
+import { DEFAULT_DELIVERY, TranscriptDelivery } from './transcript-delivery.ts';
 
 const log = logger('runtime');
 
@@ -36,6 +37,7 @@ export class Runtime {
     private readonly ops: OpsServer,
     readonly opsPort: number,
     private readonly signals: Signals,
+    private readonly transcripts: TranscriptDelivery,
     private readonly queue: Queue,
     private readonly connections: Redis[],
   ) {}
@@ -57,8 +59,15 @@ export class Runtime {
     const claims = new RoomClaims(redis, names, signals, events, config.runtimeId, Math.round(config.jobs.lockMs / 3));
     const pool = new SessionPool(config, options.sessionEntry ?? DEFAULT_SESSION_ENTRY, metrics);
     await pool.start();
+    const transcripts = new TranscriptDelivery(
+      redis,
+      names,
+      { centralServerUrl: config.centralServer.url, token: config.centralServer.token, runtimeId: config.runtimeId, ...DEFAULT_DELIVERY },
+      metrics,
+    );
+    transcripts.start();
     const queue = new Queue(names.dispatchQueue, { connection: bullConnection, prefix: names.bullPrefix });
-    const dispatcher = new Dispatcher({ config, names, bullConnection, redis, queue, pool, events, claims, signals, metrics });
+    const dispatcher = new Dispatcher({ config, names, bullConnection, redis, queue, pool, events, claims, signals, metrics, transcripts });
 
     const ops = new OpsServer(metrics, async () => ({
       redis: await Promise.race([
@@ -76,7 +85,7 @@ export class Runtime {
       prewarmed: pool.idleCount,
       providers: config.providers.kind,
     });
-    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, queue, [redis, bullConnection]);
+    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, transcripts, queue, [redis, bullConnection]);
   }
 
   /** Graceful shutdown; the same promise on repeated calls. */
@@ -89,7 +98,10 @@ export class Runtime {
     const steps: [string, () => Promise<unknown>][] = [
       // 1. Stop taking jobs; end live sessions (`shutdown`), forcing those past the grace period.
       ['dispatcher', () => this.dispatcher.close()],
-      // 2. No session is live any more: drop idle threads.
+      // 2. Sessions drained their transcripts (bounded) as they ended; stop delivering the rest,
+      // which stays in Redis for another process.
+      ['transcripts', () => this.transcripts.close()],
+      // 3. No session is live any more: drop idle threads.
       ['pool', () => this.pool.close()],
       ['operations endpoint', () => this.ops.close()],
       ['signals', () => this.signals.close()],

@@ -29,7 +29,7 @@ const YOUNG_GENERATION_MB = 8;
 
 const BOOTSTRAP = new URL('../agent/thread-bootstrap.mjs', import.meta.url);
 
-export type SessionMessage = Extract<FromSession, { type: 'mode_changed' | 'command_rejected' | 'command_applied' }>;
+export type SessionMessage = Extract<FromSession, { type: 'mode_changed' | 'command_rejected' | 'command_applied' | 'utterance' }>;
 
 export class SessionThread {
   private readonly worker: Worker;

@@ -362,7 +362,7 @@ describe('scripted interviewer LLM', () => {
     const instructions = chatCtx.items[0] as llm.ChatMessage;
     instructions.content = ['You are a technical interviewer.\nThe candidate has been silent for a while. Check in with them briefly.'];
     const checkIn = await interviewerTurn(interviewer, chatCtx);
-    assert.equal(checkIn.text, 'How are you getting on, Alice?');
+    assert.equal(checkIn.text, 'How are you getting on, Alice, would you like a hint or to talk me through your approach?');
     assert.match(checkIn.text, /^[^.!?]+[.!?]$/);
   });
 

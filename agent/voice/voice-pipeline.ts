@@ -5,26 +5,68 @@
 // right then (Deepgram `Finalize`), so the final transcript is ready while the framework waits out
 // the mode's end-of-turn silence (endpointing minDelay: 1.2 s CONVERSATIONAL, 3.0 s CODING). The
 // provider's own endpointing is off, so provider and VAD never race.
+//
+// Modes are applied live (setMode): endpointing, the VAD's profile, a system message telling the
+// interviewer how to behave (no spoken reply), and the CODING check-in clock. Every finalized
+// utterance, the candidate's turns and the interviewer's (what was really heard when cut off), is
+// handed to the transcript outbox with the mode in force.
 import type { MessagePort } from 'node:worker_threads';
-import { type VAD, type stt, voice } from '@livekit/agents';
+import { type VAD, type llm, type stt, voice } from '@livekit/agents';
 import { logger } from '../../shared/logging.ts';
 import type { FromMediaOwner, SpeakerRole, ToMediaOwner } from '../../shared/media-messages.ts';
 import type { EndReason, InterviewPlan, Mode } from '../../shared/protocol.ts';
 import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';
 import { BridgedAudioInput, BridgedAudioOutput, CaptionTextOutput } from './bridged-io.ts';
+import { type InterviewerActivity, SilenceCheckIn } from './silence-check-in.ts';
 
 const log = logger('session');
 
 /** End-of-turn silence per mode (interface.md section 2). */
 export const END_OF_TURN_SILENCE_MS: Record<Mode, number> = { CONVERSATIONAL: 1_200, CODING: 3_000 };
+
 /**
- * The VAD's own end-of-speech silence: short, because it only triggers STT finalization; the
- * mode's silence is enforced by endpointing. Shorter splits sentences at commas and plosives, and
- * each split costs the offline recognizer its context.
+ * The Silero VAD per mode (its options are in MILLISECONDS). End of speech only finalizes the STT;
+ * the turn itself ends after the mode's silence (endpointing). CONVERSATIONAL: 0.5 s, so the
+ * transcript is final well inside the 1.2 s turn silence. CODING: a candidate thinking aloud pauses
+ * longer, and the keyboard clicks: 1 s of silence keeps a thought in one recognizer segment, and
+ * 200 ms of speech before a start keeps short clicks from counting as speech (and from resetting
+ * the check-in clock).
  */
-export const VAD_MIN_SILENCE_S = 0.5;
+export const VAD_PROFILE: Record<Mode, { minSilenceDuration: number; minSpeechDuration: number }> = {
+  CONVERSATIONAL: { minSilenceDuration: 500, minSpeechDuration: 50 },
+  CODING: { minSilenceDuration: 1_000, minSpeechDuration: 200 },
+};
 export const BARGE_IN_MIN_SPEECH_MS = 300;
+
+/** What the interviewer is told, without a spoken reply, when the mode changes. */
+export const MODE_INSTRUCTIONS: Record<Mode, string> = {
+  CODING:
+    'The candidate is now coding. Stay quiet unless they speak to you: do not comment on their progress, ' +
+    'and when they address you, answer briefly.',
+  CONVERSATIONAL: 'The candidate has finished coding and the interview is back in conversational mode: respond to them normally.',
+};
+export const CHECK_IN_INSTRUCTIONS =
+  'The candidate has been silent for a while: check in with one short sentence, asking whether they need help ' +
+  'or would like to talk through their approach.';
+
+/** The interviewer: hears of every completed candidate turn, the moment it is committed. */
+class InterviewerAgent extends voice.Agent {
+  constructor(
+    instructions: string,
+    private readonly onUserTurn: (message: llm.ChatMessage) => void,
+  ) {
+    super({ instructions });
+  }
+
+  override async onUserTurnCompleted(_chatCtx: llm.ChatContext, newMessage: llm.ChatMessage): Promise<void> {
+    this.onUserTurn(newMessage);
+  }
+}
+
+function activityOf(state: voice.AgentState): InterviewerActivity {
+  return state === 'speaking' ? 'speaking' : state === 'thinking' ? 'thinking' : 'quiet';
+}
 
 export function interviewerInstructions(plan: InterviewPlan): string {
   const lines = [
@@ -55,6 +97,13 @@ export class VoicePipeline implements InterviewPipeline {
   private agent: voice.Agent | undefined;
   private latestCode: { code: string; language: string | undefined } | undefined;
   private codeMessageId: string | undefined;
+  /** The system message saying how to behave in the current mode (none until the first CODING). */
+  private modeMessage: { id: string; mode: Mode } | undefined;
+  private silenceTimeoutS = 90;
+  private readonly checkIn = new SilenceCheckIn(() => this.checkInNow());
+  /** When the candidate's current turn began (VAD), for transcripts the framework gives no times. */
+  private userTurnStartedAt: number | undefined;
+  private userSpeechEndedAt: number | undefined;
   /** The STT stream the framework is reading, so VAD end-of-speech can finalize it. */
   private sttStream: stt.SpeechStream | undefined;
 
@@ -82,6 +131,7 @@ export class VoicePipeline implements InterviewPipeline {
         if (this.listening) this.input.push(message.samples);
         break;
       case 'playback_started':
+        this.checkIn.setPlaying(true);
         this.output.playbackStarted(message.at);
         break;
       case 'playback_progress':
@@ -89,9 +139,11 @@ export class VoicePipeline implements InterviewPipeline {
         break;
       case 'playback_finished':
         this.output.playbackFinished(message.positionS, message.interrupted);
+        this.checkIn.setPlaying(false);
         break;
       case 'candidate':
         this.candidatePresent = message.event === 'joined';
+        this.checkIn.setCandidatePresent(this.candidatePresent);
         this.candidateChanged?.();
         break;
       case 'room':
@@ -135,20 +187,31 @@ export class VoicePipeline implements InterviewPipeline {
     session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (ev) => {
       this.caption('user', `user-${userSegment}`, ev.transcript, ev.isFinal);
       if (ev.isFinal) userSegment++;
+      if (ev.isFinal && ev.transcript.trim()) this.checkIn.candidateSpoke();
     });
     session.on(voice.AgentSessionEventTypes.UserStateChanged, (ev) => {
+      if (ev.newState === 'speaking') this.userTurnStartedAt ??= ev.createdAt;
       // VAD end of speech: finalize the STT now instead of waiting for the provider to decide.
-      if (ev.oldState === 'speaking' && ev.newState === 'listening') this.sttStream?.flush();
+      if (ev.oldState === 'speaking' && ev.newState === 'listening') {
+        this.userSpeechEndedAt = ev.createdAt - VAD_PROFILE[this.mode].minSilenceDuration;
+        this.sttStream?.flush();
+      }
+      this.checkIn.setCandidateSpeaking(ev.newState === 'speaking');
+    });
+    session.on(voice.AgentSessionEventTypes.AgentStateChanged, (ev) => this.checkIn.setInterviewer(activityOf(ev.newState)));
+    session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (ev) => {
+      if (ev.item.type === 'message' && ev.item.role === 'assistant') this.agentTurn(ev.item);
     });
     session.on(voice.AgentSessionEventTypes.Error, (ev) => log.warn('voice pipeline error', { error: String(ev.error) }));
 
     // Ask the media owner to join the room while the session starts.
     this.media.postMessage({ type: 'open', outputSampleRate: this.providers.tts.sampleRate } satisfies ToMediaOwner);
-    const agent = new voice.Agent({ instructions: interviewerInstructions(assignment.spec.interview) });
+    const agent = new InterviewerAgent(interviewerInstructions(assignment.spec.interview), (message) => this.userTurn(message));
     await session.start({ agent });
     this.listening = true;
     this.agent = agent;
     if (this.latestCode) await this.updateCode(this.latestCode.code, this.latestCode.language);
+    await this.tellMode();
 
     // The interviewer speaks first, once the candidate is present.
     const joined = await this.waitForCandidate(true, config.sessions.candidateJoinTimeoutMs, signal);
@@ -188,10 +251,81 @@ export class VoicePipeline implements InterviewPipeline {
     });
   }
 
-  async setMode(mode: Mode, _silenceTimeoutS: number): Promise<void> {
+  /** Applies a mode to the live pipeline: endpointing, VAD, what the interviewer is told, check-ins. */
+  async setMode(mode: Mode, silenceTimeoutS: number): Promise<void> {
     this.mode = mode;
+    this.silenceTimeoutS = silenceTimeoutS;
     const silenceMs = END_OF_TURN_SILENCE_MS[mode];
     this.session?.updateOptions({ turnHandling: { endpointing: { minDelay: silenceMs, maxDelay: Math.max(silenceMs, 6_000) } } });
+    // Typed as the base class by VAD.load(); silero's updateOptions reaches its live streams.
+    (this.vad as unknown as { updateOptions(options: (typeof VAD_PROFILE)[Mode]): void }).updateOptions(VAD_PROFILE[mode]);
+    this.checkIn.setMode(mode === 'CODING', silenceTimeoutS);
+    await this.tellMode();
+    log.info('mode applied', {
+      mode,
+      end_of_turn_ms: silenceMs,
+      vad_min_silence_ms: VAD_PROFILE[mode].minSilenceDuration,
+      silence_timeout_s: silenceTimeoutS,
+    });
+  }
+
+  /**
+   * Tells the interviewer the mode, as one system message replaced on each change (no reply). The
+   * initial CONVERSATIONAL mode needs no message; leaving CODING does.
+   */
+  private async tellMode(): Promise<void> {
+    const mode = this.mode;
+    if (!this.agent || this.modeMessage?.mode === mode || (!this.modeMessage && mode === 'CONVERSATIONAL')) return;
+    const ctx = this.agent.chatCtx.copy();
+    if (this.modeMessage) ctx.items = ctx.items.filter((item) => item.id !== this.modeMessage!.id);
+    const message = ctx.addMessage({ role: 'system', content: MODE_INSTRUCTIONS[mode] });
+    this.modeMessage = { id: message.id, mode };
+    await this.agent.updateChatCtx(ctx);
+  }
+
+  /** The check-in clock ran out: one short question, then the clock restarts after it played. */
+  private checkInNow(): void {
+    const session = this.session;
+    if (!session) return;
+    log.info('candidate silent; checking in', { silence_timeout_s: this.silenceTimeoutS });
+    const handle = session.generateReply({ instructions: CHECK_IN_INSTRUCTIONS });
+    // If the reply produced no state change (nothing to say, an error), the clock must not stay held.
+    handle.addDoneCallback(() => this.checkIn.setInterviewer(activityOf(session.agentState)));
+  }
+
+  /** A committed candidate turn; the framework stamps its VAD times right after this hook returns. */
+  private userTurn(message: llm.ChatMessage): void {
+    const text = message.textContent?.trim();
+    const vadMode = this.mode;
+    const fallbackStart = this.userTurnStartedAt ?? Date.now();
+    const fallbackEnd = this.userSpeechEndedAt ?? Date.now();
+    this.userTurnStartedAt = undefined;
+    if (!text) return;
+    setImmediate(() => {
+      const { startedSpeakingAt, stoppedSpeakingAt } = message.metrics; // seconds
+      this.context.utterance({
+        role: 'user',
+        text,
+        startedAt: startedSpeakingAt ? startedSpeakingAt * 1000 : fallbackStart,
+        endedAt: stoppedSpeakingAt ? stoppedSpeakingAt * 1000 : fallbackEnd,
+        vadMode,
+      });
+    });
+  }
+
+  /** An interviewer turn as it entered the conversation: what was really heard, and whether it was cut off. */
+  private agentTurn(message: llm.ChatMessage): void {
+    const text = message.textContent?.trim();
+    if (!text) return;
+    const { startedSpeakingAt, stoppedSpeakingAt } = message.metrics; // seconds
+    this.context.utterance({
+      role: 'agent',
+      text,
+      startedAt: startedSpeakingAt ? startedSpeakingAt * 1000 : message.createdAt,
+      endedAt: stoppedSpeakingAt ? stoppedSpeakingAt * 1000 : Date.now(),
+      vadMode: this.mode,
+      interrupted: message.interrupted,
+    });
   }
 
   /**
@@ -212,6 +346,7 @@ export class VoicePipeline implements InterviewPipeline {
   }
 
   async close(): Promise<void> {
+    this.checkIn.close();
     await this.session?.close().catch((err) => log.warn('agent session close failed', { error: String(err) }));
     await this.input.close();
     this.media.close();

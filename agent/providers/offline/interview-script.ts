@@ -127,7 +127,10 @@ export class InterviewScript {
 
     if (!heard) {
       if (conversation.checkInRequested) {
-        return { rule: 'check-in', text: `How are you getting on${this.#name ? `, ${this.#name}` : ''}?` };
+        return {
+          rule: 'check-in',
+          text: `How are you getting on${this.#name ? `, ${this.#name}` : ''}, would you like a hint or to talk me through your approach?`,
+        };
       }
       if (step.kind === 'wrapup') return { rule: 'closed', text: 'Thank you again. Goodbye!' };
       return { rule: 'resume', text: `Let's pick up where we left off. ${step.prompt}` };

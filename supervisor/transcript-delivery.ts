@@ -1,0 +1,369 @@
+// Delivers the transcript outbox (transcript-outbox.ts) to the central server (interface.md
+// section 4), off the audio path: session threads only hand utterances over; the POSTs, their
+// retries and their waits happen here, on timers and sockets of the main thread.
+//
+// One worker per outbox, holding the outbox's lease in Redis, posts its entries strictly in order:
+// 2xx removes the entry; 5xx, 408, 429, a timeout or a network failure is retried with backoff
+// (so an outage of minutes loses nothing and keeps the order); any other 4xx is logged and dropped.
+// At session end the worker drains for up to `drainMs`; what is left stays in Redis, and every
+// process's sweeper picks up outboxes nobody delivers (a finished session, a dead process).
+import type { Redis } from 'ioredis';
+import { errorFields, logger, withLogContext } from '../shared/logging.ts';
+import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
+import type { RedisNames } from '../shared/redis-keys.ts';
+import type { Utterance } from '../shared/thread-messages.ts';
+import type { RuntimeMetrics } from './metrics.ts';
+import { type OutboxEntry, TranscriptOutbox } from './transcript-outbox.ts';
+
+const log = logger('transcripts');
+
+/** A POST that has not answered by then counts as failed and is retried (a healthy one takes ms). */
+const POST_TIMEOUT_MS = 10_000;
+/** Retry backoff: doubles from the base to the cap (with jitter), so a recovered server is seen within 5 s. */
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 5_000;
+/** A dead deliverer's outboxes move on after this (plus one sweep). */
+const LEASE_TTL_MS = 15_000;
+const LEASE_RENEW_MS = 5_000;
+/** A live session whose outbox another process is delivering retries the lease this often. */
+const LEASE_RETRY_MS = 1_000;
+const PEEK_BATCH = 50;
+/** Outboxes looked at per sweep; the longest untouched come first. */
+const SWEEP_BATCH = 100;
+
+export interface DeliveryOptions {
+  readonly centralServerUrl: string;
+  readonly token: string | undefined;
+  readonly runtimeId: string;
+  /** How long a finished session's outbox is drained before it is left to the sweepers. */
+  readonly drainMs: number;
+  /** How often every outbox nobody delivers is looked for. */
+  readonly sweepIntervalMs: number;
+  /** An outbox holding more entries than this is reported (logged and counted), never trimmed. */
+  readonly outboxBound: number;
+}
+
+export const DEFAULT_DELIVERY = { drainMs: 10_000, sweepIntervalMs: 5_000, outboxBound: 500 } as const;
+
+type Outcome = 'delivered' | 'dropped';
+
+export class TranscriptDelivery {
+  private readonly outbox: TranscriptOutbox;
+  private readonly workers = new Map<string, OutboxWorker>();
+  private readonly overBound = new Set<string>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private closed = false;
+
+  constructor(
+    redis: Redis,
+    names: RedisNames,
+    private readonly options: DeliveryOptions,
+    private readonly metrics: RuntimeMetrics,
+  ) {
+    this.outbox = new TranscriptOutbox(redis, names);
+  }
+
+  start(): void {
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.sweepTimer.unref();
+    void this.sweep();
+  }
+
+  /**
+   * At every session start, before its pipeline runs: queues `mark-incomplete` (delivered before
+   * any transcript of this run) and starts delivering the session's outbox.
+   */
+  async sessionStarting(sessionId: string, roomId: string, resumed: boolean): Promise<MarkIncompleteReason> {
+    const reason: MarkIncompleteReason = resumed ? 'resumed' : (await this.outbox.hasHistory(sessionId)) ? 'restarted' : 'started';
+    const body: MarkIncompleteBody = { session_id: sessionId, reason };
+    await this.outbox.append(sessionId, roomId, 'mark_incomplete', body);
+    log.info('mark-incomplete queued', { reason });
+    this.metrics.transcriptsQueued.inc({ kind: 'mark_incomplete' });
+    this.worker(sessionId, true).kick();
+    return reason;
+  }
+
+  /** Queues one finalized utterance; resolves once it is durable in Redis, with its sequence. */
+  async queue(sessionId: string, roomId: string, utterance: Utterance): Promise<number> {
+    const body: Omit<TranscriptBody, 'sequence'> = {
+      session_id: sessionId,
+      role: utterance.role,
+      text: utterance.text,
+      start_time: new Date(utterance.startedAt).toISOString(),
+      end_time: new Date(utterance.endedAt).toISOString(),
+      vad_mode: utterance.vadMode,
+      ...(utterance.role === 'agent' ? { interrupted: utterance.interrupted ?? false } : {}),
+    };
+    const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body);
+    this.metrics.transcriptsQueued.inc({ kind: 'transcript' });
+    log.info('transcript queued', { sequence, role: utterance.role, characters: utterance.text.length, outbox: length });
+    this.checkBound(sessionId, length);
+    this.worker(sessionId, true).kick();
+    return sequence!;
+  }
+
+  /**
+   * The session ended: deliver what is left for up to `drainMs`, then leave the rest to the
+   * sweepers. Resolves with the number of entries still waiting.
+   */
+  async sessionEnded(sessionId: string): Promise<number> {
+    const worker = this.workers.get(sessionId);
+    if (worker) {
+      const drained = await worker.drain(this.options.drainMs);
+      if (!drained) log.warn('transcripts not drained at session end; left for later delivery', { drain_ms: this.options.drainMs });
+    }
+    this.overBound.delete(sessionId);
+    const left = await this.outbox.length(sessionId);
+    if (left) log.warn('transcript outbox not empty at session end', { entries: left });
+    return left;
+  }
+
+  /** Stops every worker; their outboxes stay in Redis for any process to deliver. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    await Promise.all([...this.workers.values()].map((worker) => worker.stop()));
+  }
+
+  private worker(sessionId: string, live: boolean): OutboxWorker {
+    let worker = this.workers.get(sessionId);
+    if (worker && !worker.finished) {
+      if (live) worker.live = true;
+      return worker;
+    }
+    worker = new OutboxWorker(sessionId, live, this.outbox, this.options, (entry, outcome, attempts) => this.delivered(entry, outcome, attempts));
+    this.workers.set(sessionId, worker);
+    const started = worker;
+    void started.done.finally(() => {
+      if (this.workers.get(sessionId) === started) this.workers.delete(sessionId);
+    });
+    return worker;
+  }
+
+  private delivered(entry: OutboxEntry, outcome: Outcome, attempts: number): void {
+    this.metrics.transcriptsDelivered.inc({ kind: entry.kind, outcome });
+    if (outcome === 'delivered') this.metrics.transcriptDeliverySeconds.observe(Math.max(0, Date.now() - entry.queuedAt) / 1000);
+    if (attempts > 1) this.metrics.transcriptRetries.inc(attempts - 1);
+  }
+
+  private checkBound(sessionId: string, length: number): void {
+    if (length > this.options.outboxBound && !this.overBound.has(sessionId)) {
+      this.overBound.add(sessionId);
+      this.metrics.outboxOverBound.inc();
+      log.warn('transcript outbox over its bound: the central server is not taking transcripts', {
+        entries: length,
+        bound: this.options.outboxBound,
+      });
+    } else if (length <= this.options.outboxBound / 2) {
+      this.overBound.delete(sessionId);
+    }
+  }
+
+  /** Starts a worker for every registered outbox this process does not deliver already. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping || this.closed) return;
+    this.sweeping = true;
+    try {
+      for (const sessionId of await this.outbox.registered(SWEEP_BATCH)) {
+        if (this.closed) break;
+        if (!this.workers.has(sessionId)) this.worker(sessionId, false);
+      }
+    } catch (err) {
+      log.debug('outbox sweep failed', errorFields(err));
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}
+
+/**
+ * Delivers one session's outbox while it holds its lease. `live`: the session runs here, so an
+ * empty outbox means "wait for more"; otherwise it means "done".
+ */
+class OutboxWorker {
+  readonly done: Promise<void>;
+  finished = false;
+  private stopped = false;
+  private leased = false;
+  private kicked = false;
+  private wake: (() => void) | undefined;
+  private stopWaiter: (() => void) | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private readonly abort = new AbortController();
+  private readonly owner: string;
+
+  constructor(
+    private readonly sessionId: string,
+    public live: boolean,
+    private readonly outbox: TranscriptOutbox,
+    private readonly options: DeliveryOptions,
+    private readonly onDelivered: (entry: OutboxEntry, outcome: Outcome, attempts: number) => void,
+  ) {
+    this.owner = options.runtimeId;
+    this.done = withLogContext({ session_id: sessionId }, () => this.run()).finally(() => (this.finished = true));
+  }
+
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  /** Stops taking new work and delivers what is queued; false if `timeoutMs` passed first. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.live = false;
+    this.kick();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      this.done.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) await this.stop();
+    return drained;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    this.stopWaiter?.();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        try {
+          if (!this.leased && !(await this.takeLease())) {
+            if (!this.live) return; // someone else delivers it
+            await this.pause(LEASE_RETRY_MS, false);
+            continue;
+          }
+          this.kicked = false;
+          const entries = await this.outbox.peek(this.sessionId, PEEK_BATCH);
+          if (entries.length === 0) {
+            if (!this.live) {
+              await this.outbox.forgetIfEmpty(this.sessionId);
+              return;
+            }
+            if (!this.kicked) await this.pause(Number.POSITIVE_INFINITY, true);
+            continue;
+          }
+          for (const entry of entries) {
+            if (this.stopped || !this.leased) break;
+            await withLogContext({ session_id: this.sessionId, room_id: entry.roomId }, () => this.deliver(entry));
+          }
+        } catch (err) {
+          if (this.stopped) return;
+          log.warn('transcript outbox unavailable; retrying', errorFields(err));
+          await this.pause(RETRY_MAX_MS, false);
+        }
+      }
+    } finally {
+      clearInterval(this.renewTimer);
+      if (this.leased) await this.outbox.releaseLease(this.sessionId, this.owner).catch(() => {});
+    }
+  }
+
+  private async takeLease(): Promise<boolean> {
+    this.leased = await this.outbox.acquireLease(this.sessionId, this.owner, LEASE_TTL_MS);
+    if (this.leased) {
+      this.renewTimer = setInterval(() => {
+        this.outbox.renewLease(this.sessionId, this.owner, LEASE_TTL_MS).then(
+          (held) => {
+            if (held || this.stopped) return;
+            log.warn('transcript outbox lease lost; another process delivers it now');
+            this.leased = false;
+            clearInterval(this.renewTimer);
+          },
+          () => {}, // Redis away: the next renewal tries again; the lease outlives two misses
+        );
+      }, LEASE_RENEW_MS);
+      this.renewTimer.unref();
+    }
+    return this.leased;
+  }
+
+  /** Posts one entry until it is acknowledged, dropped, or the worker stops. */
+  private async deliver(entry: OutboxEntry): Promise<void> {
+    let attempts = 0;
+    let failingSince: number | undefined;
+    while (!this.stopped) {
+      attempts++;
+      const result = await this.post(entry);
+      if (result.outcome) {
+        await this.outbox.remove(this.sessionId, entry.id);
+        this.onDelivered(entry, result.outcome, attempts);
+        if (result.outcome === 'dropped') {
+          log.warn('central server refused a transcript delivery; dropped', {
+            kind: entry.kind,
+            sequence: entry.sequence ?? null,
+            status: result.status,
+            response: result.detail,
+          });
+        } else if (failingSince !== undefined) {
+          log.info('transcript delivery recovered', { attempts, outage_ms: Date.now() - failingSince });
+        }
+        return;
+      }
+      if (this.stopped) return;
+      if (failingSince === undefined) {
+        failingSince = Date.now();
+        log.warn('transcript delivery failed; retrying with backoff', {
+          kind: entry.kind,
+          sequence: entry.sequence ?? null,
+          status: result.status ?? null,
+          problem: result.detail,
+        });
+      }
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
+      await this.pause(Math.max(result.retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2)), false);
+    }
+  }
+
+  private async post(entry: OutboxEntry): Promise<{ outcome?: Outcome; status?: number; detail?: string; retryAfterMs?: number }> {
+    const path = entry.kind === 'mark_incomplete' ? 'mark-incomplete' : 'transcripts';
+    const url = `${this.options.centralServerUrl}/sessions/${encodeURIComponent(this.sessionId)}/${path}`;
+    const idempotencyKey =
+      entry.kind === 'mark_incomplete' ? `${this.sessionId}:mark-incomplete:${entry.id}` : `${this.sessionId}:${entry.sequence}`;
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey };
+    if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers,
+        body: entry.body,
+        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(POST_TIMEOUT_MS)]),
+      });
+      const detail = (await response.text().catch(() => '')).slice(0, 200);
+      const status = response.status;
+      if (status >= 200 && status < 300) return { outcome: 'delivered', status };
+      // 408 and 429 say "try again later"; every other 4xx says the request itself is wrong.
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { outcome: 'dropped', status, detail };
+      const retryAfterS = Number(response.headers.get('retry-after'));
+      return { status, detail, ...(retryAfterS > 0 ? { retryAfterMs: Math.min(retryAfterS * 1000, RETRY_MAX_MS * 6) } : {}) };
+    } catch (err) {
+      const error = err as Error & { cause?: { code?: string } };
+      return { detail: error.cause?.code ?? error.name };
+    }
+  }
+
+  /**
+   * Waits `ms`, or until stopped, or (`untilKicked`) until new work arrives. Retry backoff is not
+   * cut short by new entries: during an outage they would turn it into a retry per utterance.
+   */
+  private pause(ms: number, untilKicked: boolean): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => done(), ms) : undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        this.stopWaiter = undefined;
+        resolve();
+      };
+      this.stopWaiter = done;
+      if (untilKicked) this.wake = done;
+    });
+  }
+}

@@ -1,0 +1,132 @@
+// The central server's transcript endpoints, as the tests need them: a loopback HTTP server that
+// records every request, stores each Idempotency-Key once (as a real server deduplicating would),
+// and can be told to fail (a status, or dropped connections) to play an outage.
+import { EventEmitter } from 'node:events';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { closeServer, listenOnLoopback } from '../fakes/local-server.ts';
+
+export interface ReceivedRequest {
+  readonly sessionId: string;
+  readonly endpoint: 'transcripts' | 'mark-incomplete';
+  readonly headers: IncomingMessage['headers'];
+  readonly body: Record<string, unknown>;
+  /** What the server answered (0: connection dropped). */
+  readonly status: number;
+  /** The key was accepted before: a retry of something already stored. */
+  readonly duplicate: boolean;
+  readonly at: number;
+}
+
+export interface TranscriptRecord {
+  session_id: string;
+  role: 'user' | 'agent';
+  text: string;
+  start_time: string;
+  end_time: string;
+  vad_mode: 'CONVERSATIONAL' | 'CODING';
+  sequence: number;
+  interrupted?: boolean;
+}
+
+export type Failure = { status: number } | 'drop-connection' | undefined;
+
+export class CentralServer {
+  readonly requests: ReceivedRequest[] = [];
+  /** Accepted requests (2xx, first time for their key), in arrival order. */
+  readonly accepted: ReceivedRequest[] = [];
+  private readonly keys = new Set<string>();
+  private readonly changed = new EventEmitter();
+  private failure: Failure;
+  /** Answer for a given body instead of 200 (e.g. a 400 for one entry). */
+  respond: ((body: Record<string, unknown>) => number | undefined) | undefined;
+
+  private constructor(
+    private readonly server: ReturnType<typeof createServer>,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<CentralServer> {
+    let central: CentralServer | undefined;
+    const server = createServer((req, res) => void central?.handle(req, res));
+    const port = await listenOnLoopback(server);
+    central = new CentralServer(server, `http://127.0.0.1:${port}`);
+    return central;
+  }
+
+  /** From now on every request fails this way (undefined: healthy again). */
+  fail(failure: Failure): void {
+    this.failure = failure;
+  }
+
+  transcripts(sessionId: string): TranscriptRecord[] {
+    return this.accepted
+      .filter((r) => r.sessionId === sessionId && r.endpoint === 'transcripts')
+      .map((r) => r.body as unknown as TranscriptRecord);
+  }
+
+  markIncomplete(sessionId: string): { session_id: string; reason: string }[] {
+    return this.accepted
+      .filter((r) => r.sessionId === sessionId && r.endpoint === 'mark-incomplete')
+      .map((r) => r.body as { session_id: string; reason: string });
+  }
+
+  /** Resolves once `done()` holds (checked after every request), or rejects after `timeoutMs`. */
+  until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.changed.off('request', check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.changed.off('request', check);
+        reject(new Error(`central server: timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.changed.on('request', check);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await closeServer(this.server);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const match = /^\/sessions\/([^/]+)\/(transcripts|mark-incomplete)$/.exec(req.url ?? '');
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      // recorded as an empty body; the assertions on fields then fail
+    }
+    const key = String(req.headers['idempotency-key'] ?? '');
+    const duplicate = this.keys.has(key);
+    const failure = this.failure;
+    let status = 200;
+    if (failure === 'drop-connection') status = 0;
+    else if (failure) status = failure.status;
+    else if (req.method !== 'POST' || !match) status = 404;
+    else status = this.respond?.(body) ?? 200;
+
+    const record: ReceivedRequest = {
+      sessionId: decodeURIComponent(match?.[1] ?? ''),
+      endpoint: (match?.[2] ?? 'transcripts') as ReceivedRequest['endpoint'],
+      headers: req.headers,
+      body,
+      status,
+      duplicate,
+      at: Date.now(),
+    };
+    this.requests.push(record);
+    if (status >= 200 && status < 300 && !duplicate) {
+      this.keys.add(key);
+      this.accepted.push(record);
+    }
+    if (status === 0) req.socket.destroy();
+    else res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ok: status < 300 }));
+    this.changed.emit('request');
+  }
+}
