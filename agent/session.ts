@@ -91,7 +91,7 @@ export class Session {
   }
 
   private async apply(command: ControlCommand, entryId: string): Promise<Applied> {
-    const { state, events = [] } = await this.applyCommand(command);
+    const { state, events = [] } = await this.applyCommand(command, entryId);
     const latencyMs = Date.now() - entryTimestampMs(entryId);
     return {
       ...(state ? { state } : {}),
@@ -102,7 +102,7 @@ export class Session {
     };
   }
 
-  private async applyCommand(command: ControlCommand): Promise<{ state?: StateUpdate; events?: FromSession[] }> {
+  private async applyCommand(command: ControlCommand, entryId: string): Promise<{ state?: StateUpdate; events?: FromSession[] }> {
     switch (command.command) {
       case 'UPDATE_CONFIG': {
         const from = this.mode;
@@ -112,7 +112,8 @@ export class Session {
         this.mode = to;
         const events: FromSession[] = [];
         if (to !== from) {
-          log.info('mode changed', { from, to, silence_timeout_s: this.silenceTimeoutS });
+          // Logged once the live pipeline has the mode: the benchmark reads "applied" off this line.
+          log.info('mode changed', { from, to, silence_timeout_s: this.silenceTimeoutS, entry_id: entryId });
           events.push({ type: 'mode_changed', from, to, silenceTimeoutS: this.silenceTimeoutS });
         }
         return { state: { mode: to, silence_timeout: String(this.silenceTimeoutS) }, events };

@@ -173,7 +173,9 @@ export class Dispatcher {
       try {
         ({ thread, warm } = await pool.acquire(releaseReservation));
         session.thread = thread;
-        thread.onMessage = (message) => this.onSessionMessage(ref, message);
+        // Thread messages arrive outside the job's log scope: give them the session's.
+        thread.onMessage = (message) =>
+          withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => this.onSessionMessage(ref, message));
         await thread.start({ jobId: ref.jobId, spec, resumed }, channel.port2);
       } catch (err) {
         await media.close();
@@ -239,8 +241,7 @@ export class Dispatcher {
 
   private onSessionMessage(ref: SessionRef, message: Parameters<SessionThread['onMessage']>[0]): void {
     const { events, metrics } = this.deps;
-    const publish = (promise: Promise<void>) =>
-      promise.catch((err) => withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => log.error('event publish failed', errorFields(err))));
+    const publish = (promise: Promise<void>) => promise.catch((err) => log.error('event publish failed', errorFields(err)));
     switch (message.type) {
       case 'mode_changed':
         void publish(events.publish('MODE_CHANGED', ref, { from: message.from, to: message.to, silence_timeout: message.silenceTimeoutS }));
@@ -253,9 +254,7 @@ export class Dispatcher {
         break;
       case 'utterance':
         // Durable in Redis in the order the thread finalized them (one connection, in order).
-        this.deps.transcripts.queue(ref.sessionId, ref.roomId, message.utterance).catch((err) =>
-          withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => log.error('transcript not queued', errorFields(err))),
-        );
+        this.deps.transcripts.queue(ref.sessionId, ref.roomId, message.utterance).catch((err) => log.error('transcript not queued', errorFields(err)));
         break;
     }
   }

@@ -227,6 +227,24 @@ describe('pocketsphinx STT', () => {
     await events.ended;
   });
 
+  it('decodes speech that follows seconds of codec residue as well as speech after digital silence', async () => {
+    // What a silent microphone delivers after Opus: not zeros, a faint residue (RMS ~1).
+    const residue = Array.from({ length: 250 }, () => {
+      const samples = new Int16Array(FRAME_SAMPLES).map(() => Math.round((Math.random() - 0.5) * 4));
+      return new AudioFrame(samples, SAMPLE_RATE, 1, FRAME_SAMPLES);
+    });
+    const stream = recognizer.stream();
+    const events = new SpeechEvents(stream);
+    const sentence = SENTENCES[0]!;
+    for (const frame of [...residue, ...spoken.get(sentence)!, ...silence(300)]) stream.pushFrame(frame);
+    stream.flush();
+    await events.nth(stt.SpeechEventType.RECOGNITION_USAGE, 0);
+    stream.endInput();
+    await events.ended;
+    const text = events.finalsBetween(0, Number.POSITIVE_INFINITY).map((f) => f.text).join(' ');
+    assert.equal(words(text), words(sentence));
+  });
+
   it('holds what it heard until the flush, then releases it at once', async () => {
     // pocketsphinx's own VAD turns noise into words; only a flush (the pipeline's VAD) releases them.
     const stream = recognizer.stream();

@@ -46,11 +46,11 @@ export class CentralServer {
   ) {}
 
   static async start(): Promise<CentralServer> {
-    let central: CentralServer | undefined;
-    const server = createServer((req, res) => void central?.handle(req, res));
+    const holder: { central?: CentralServer } = {};
+    const server = createServer((req, res) => void holder.central?.handle(req, res));
     const port = await listenOnLoopback(server);
-    central = new CentralServer(server, `http://127.0.0.1:${port}`);
-    return central;
+    holder.central = new CentralServer(server, `http://127.0.0.1:${port}`);
+    return holder.central;
   }
 
   /** From now on every request fails this way (undefined: healthy again). */

@@ -201,6 +201,11 @@ export class SyntheticParticipant {
     return new Promise((resolve) => this.trackWaiters.push({ identity, resolve }));
   }
 
+  /** Audio from the next track `identity` publishes (e.g. an interviewer that rejoined). */
+  nextAudioFrom(identity: string): Promise<ReceivedAudio> {
+    return new Promise((resolve) => this.trackWaiters.push({ identity, resolve }));
+  }
+
   /**
    * Publishes one microphone track; resolves once the SFU has it. Like a real microphone it then
    * sends audio all the time, silence between utterances: a track that falls silent and restarts

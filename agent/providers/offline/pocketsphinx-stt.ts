@@ -113,7 +113,7 @@ class PocketsphinxSpeechStream extends stt.SpeechStream {
     try {
       for await (const input of this.input) {
         if (input !== PocketsphinxSpeechStream.FLUSH_SENTINEL) {
-          utterance.decoder.write(input.data);
+          utterance.decoder.write(gateNearSilence(input.data));
         } else if (utterance.decoder.audioDuration > 0) {
           await utterance.finish();
           if (this.abortSignal.aborted) return;
@@ -179,6 +179,23 @@ class Utterance {
     this.#speechStarted = true;
     this.#put({ type: stt.SpeechEventType.FINAL_TRANSCRIPT, requestId, alternatives: [speechData(text)] });
   }
+}
+
+/**
+ * Below this RMS (of 32767) a frame is the residue of digital silence after a codec, not sound.
+ * Measured here: seconds of such residue (RMS ~1-6) before speech make pocketsphinx garble the
+ * whole utterance ("hello I am a backend engineer..." -> "oh my what"), while the same speech after
+ * digital zeros, or after a real noise floor (RMS ~60), decodes intact. It was why a session's first
+ * utterance came out garbled: its decoder had heard the residue since the session started.
+ */
+const NEAR_SILENCE_RMS = 12;
+
+/** Replaces a near-silent frame by digital zeros (see NEAR_SILENCE_RMS). */
+function gateNearSilence(samples: Int16Array): Int16Array {
+  let sum = 0;
+  for (const sample of samples) sum += sample * sample;
+  if (samples.length === 0 || Math.sqrt(sum / samples.length) >= NEAR_SILENCE_RMS) return samples;
+  return new Int16Array(samples.length);
 }
 
 function assertDecodable(frame: AudioFrame): void {

@@ -1,0 +1,116 @@
+// The runtime process is SIGKILLed mid-interview while the central server is failing, so
+// finalized utterances exist only in the Redis outbox. Another runtime process resumes the
+// session: mark-incomplete arrives, every utterance final before the kill is delivered once,
+// and the resumed session's sequences continue from the dead one's.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
+import { CentralServer } from '../harness/central-server.ts';
+import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../harness/participant.ts';
+import { RuntimeProcess } from '../harness/runtime-process.ts';
+import { eventually, withTimeout } from '../harness/timeout.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
+
+const TURN_QUIET_MS = 1_500;
+
+async function answer(candidate: SyntheticParticipant, heard: ReceivedAudio, text: string): Promise<void> {
+  await candidate.speak(concatPcm([await fliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
+  await withTimeout(heard.waitForVoice(performance.now()), 20_000, `a reply to "${text}"`);
+  await heard.waitForQuiet(TURN_QUIET_MS);
+}
+
+describe('a runtime process killed mid-interview', () => {
+  let product: VoiceRuntime;
+  let central: CentralServer;
+  let standby: RuntimeProcess | undefined;
+
+  before(async () => {
+    central = await CentralServer.start();
+    product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, RUNTIME_ID: 'first' });
+  });
+  after(async () => {
+    if (standby && process.env.RUNTIME_LOGS) await standby.dumpLogs(`${process.env.RUNTIME_LOGS}.standby`);
+    await standby?.stop();
+    await product?.stop();
+    await central?.stop();
+  });
+
+  it('resumes elsewhere: mark-incomplete, nothing final lost, sequences continue', { timeout: 240_000 }, async () => {
+    const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
+    const { events, redis, stack } = product;
+    const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
+    try {
+      await candidate.publishMicrophone();
+      const fromInterviewer = candidate.audioFrom('interviewer');
+      await product.queue.add('START_SESSION', s);
+      const heard = await fromInterviewer;
+      await withTimeout(heard.waitForVoice(), 30_000, 'the greeting');
+      await heard.waitForQuiet(TURN_QUIET_MS);
+      await answer(candidate, heard, 'Hello, I am a backend engineer with five years of experience building payment systems.');
+      await central.until(() => central.transcripts(s.session_id).length >= 3, 20_000, 'the first turns delivered');
+
+      // The central server fails; the next turn is final only in the outbox when the process dies.
+      central.fail({ status: 503 });
+      await answer(candidate, heard, 'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.');
+      const sequenceKey = `runtime:transcripts:seq:${s.session_id}`;
+      standby = await RuntimeProcess.start(
+        stack.redisUrl,
+        {
+          LIVEKIT_URL: stack.livekitUrl,
+          LIVEKIT_API_KEY: stack.apiKey,
+          LIVEKIT_API_SECRET: stack.apiSecret,
+          PROVIDERS: 'offline',
+          SESSION_HEAP_MB: '512',
+          SESSION_HANG_TIMEOUT_S: '10',
+          CENTRAL_SERVER_URL: central.url,
+          RUNTIME_ID: 'standby',
+        },
+        'supervisor/main.ts',
+      );
+      const rejoined = candidate.nextAudioFrom('interviewer');
+      product.runtime.signal('SIGKILL');
+      await product.runtime.exited;
+      const finalBeforeKill = Number(await redis.get(sequenceKey));
+      const stranded = await redis.xlen(`runtime:transcripts:outbox:${s.session_id}`);
+      console.log(`killed with ${finalBeforeKill} transcripts final, ${stranded} deliveries only in the outbox`);
+      assert.ok(stranded >= 2, 'the kill stranded nothing: the test proves nothing');
+      const deliveredBeforeKill = central.transcripts(s.session_id).length;
+      assert.ok(deliveredBeforeKill < finalBeforeKill);
+      central.fail(undefined);
+
+      // The standby process takes the stalled START job over and resumes the interview.
+      await events.until((e) => e.some((x) => x.session_id === s.session_id && x.event === 'SESSION_STARTED' && x.data.resumed === true), 60_000);
+      const heardAgain = await withTimeout(rejoined, 30_000, 'the resumed interviewer in the room');
+      await withTimeout(heardAgain.waitForVoice(), 30_000, 'the resumed interviewer speaking');
+      await heardAgain.waitForQuiet(TURN_QUIET_MS);
+      await answer(candidate, heardAgain, 'I would look at the query plan first and then check which indexes are used.');
+
+      await redis.xadd(`agent_control:${s.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
+      await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1, 20_000);
+      await eventually(
+        async () => central.transcripts(s.session_id).length === Number(await redis.get(sequenceKey)),
+        40_000,
+        'every transcript delivered',
+      );
+      const finalInAll = Number(await redis.get(sequenceKey));
+
+      const transcripts = central.transcripts(s.session_id);
+      console.log(transcripts.map((t) => `${t.sequence} ${t.role}: ${t.text}`).join('\n'));
+      assert.deepEqual(transcripts.map((t) => t.sequence), transcripts.map((_, i) => i + 1), 'a gap or a reordering');
+      assert.ok(finalInAll > finalBeforeKill, 'the resumed session added no transcripts');
+      const keys = central.accepted.filter((r) => r.sessionId === s.session_id).map((r) => String(r.headers['idempotency-key']));
+      assert.equal(new Set(keys).size, keys.length, 'something was accepted twice');
+      assert.deepEqual(central.markIncomplete(s.session_id).map((m) => m.reason), ['started', 'resumed']);
+      // The stranded entries reached the server before the resumed run's flag, which precedes its transcripts.
+      const order = central.accepted
+        .filter((r) => r.sessionId === s.session_id)
+        .map((r) => (r.endpoint === 'mark-incomplete' ? `mark:${r.body.reason}` : Number(r.body.sequence)));
+      const resumedAt = order.indexOf('mark:resumed');
+      assert.ok(order.slice(0, resumedAt).includes(finalBeforeKill), `order: ${order.join(', ')}`);
+      assert.ok(order.slice(resumedAt + 1).every((x) => typeof x === 'number' && x > finalBeforeKill), `order: ${order.join(', ')}`);
+    } finally {
+      await candidate.leave();
+    }
+  });
+});
