@@ -1,12 +1,14 @@
 // The embedded default: a real interview on the offline providers, with no API keys and no
 // network. A private Redis and LiveKit SFU run in this run's network namespace, the runtime runs
 // as `npm start` would, and a synthetic candidate (flite speech) joins the room and answers the
-// interviewer twice while this prints what the candidate hears (the room's live captions) and
-// the events the central server would see.
+// interviewer twice, then codes in silence until the interviewer checks in, while this prints what
+// the candidate hears (the room's live captions), and at the end the events and transcripts a
+// central server would have received (a local HTTP receiver stands in for it).
 //
 //   npm run demo
 import { randomUUID } from 'node:crypto';
 import { fliteSpeech } from '../tests/harness/audio.ts';
+import { CentralServer } from '../tests/harness/central-server.ts';
 import { SyntheticParticipant } from '../tests/harness/participant.ts';
 import { startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
 
@@ -15,7 +17,8 @@ const ANSWERS = [
   'I would put a token bucket per client in a shared store, and reject requests when the bucket is empty.',
 ];
 
-const product = await startVoiceRuntime({ RUNTIME_ID: 'demo' });
+const central = await CentralServer.start();
+const product = await startVoiceRuntime({ RUNTIME_ID: 'demo', CENTRAL_SERVER_URL: central.url });
 const { stack, runtime, queue, events, redis } = product;
 console.log(`stack: redis ${stack.redisUrl}, livekit ${stack.livekitUrl}; runtime up, /metrics on its ops port ${runtime.opsPort}`);
 
@@ -55,12 +58,31 @@ try {
     await heard.waitForQuiet(1_500);
     printCaptions();
   }
+  // The central server switches the room to CODING; the candidate codes in silence.
+  const control = (command: string, payload: object) =>
+    redis.xadd(`agent_control:${session.room_id}`, '*', 'command', command, 'payload', JSON.stringify(payload));
+  await control('UPDATE_CONFIG', { mode: 'CODING', silence_timeout: 5 });
+  console.log('  (CODING mode, silence_timeout 5 s: the candidate codes in silence)');
+  const switchedAt = performance.now();
+  const checkIn = await heard.waitForVoice(switchedAt);
+  console.log(`  (the interviewer checked in ${((checkIn.wallMs - switchedAt) / 1000).toFixed(1)} s after the switch)`);
+  await heard.waitForQuiet(1_500);
+  printCaptions();
+  await control('UPDATE_CONFIG', { mode: 'CONVERSATIONAL' });
   // The central server ends the interview through the room's control stream.
-  await redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{"reason":"demo over"}');
+  await control('TERMINATE', { reason: 'demo over' });
   await events.until((e) => e.some((x) => x.event === 'SESSION_ENDED'));
   await candidate.leave();
   console.log('events on session_events:');
   for (const e of events.events) console.log(`  ${e.at} ${e.event} ${JSON.stringify(e.data)}`);
+  const expected = Number(await redis.get(`runtime:transcripts:seq:${session.session_id}`));
+  await central.until(() => central.transcripts(session.session_id).length === expected, 15_000, 'the transcripts');
+  console.log('what the central server received:');
+  for (const m of central.markIncomplete(session.session_id)) console.log(`  mark-incomplete (${m.reason})`);
+  for (const t of central.transcripts(session.session_id)) {
+    console.log(`  #${t.sequence} ${t.role.padEnd(5)} ${t.vad_mode.padEnd(14)} ${t.text}${t.interrupted ? ' [interrupted]' : ''}`);
+  }
 } finally {
   await product.stop();
+  await central.stop();
 }

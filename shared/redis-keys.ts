@@ -68,6 +68,13 @@ export interface RedisNames {
    * delivering that outbox, so entries go out in order and a dead deliverer's work moves on.
    */
   outboxLease(sessionId: string): string;
+  /**
+   * List `runtime:transcripts:history:{session_id}`: the session's last 200 utterances as JSON
+   * `{ role, text, interrupted? }`, appended with each transcript (same script). Read when the
+   * session starts again, so a resumed interview continues the conversation instead of starting
+   * over. Expires a day after its last write.
+   */
+  conversation(sessionId: string): string;
 }
 
 export function redisNames(prefix = ''): RedisNames {
@@ -89,5 +96,6 @@ export function redisNames(prefix = ''): RedisNames {
     outbox: (sessionId) => `${p}runtime:transcripts:outbox:${sessionId}`,
     outboxes: `${p}runtime:transcripts:outboxes`,
     outboxLease: (sessionId) => `${p}runtime:transcripts:lease:${sessionId}`,
+    conversation: (sessionId) => `${p}runtime:transcripts:history:${sessionId}`,
   };
 }

@@ -19,6 +19,15 @@ export interface SessionAssignment {
   readonly spec: StartSession;
   /** True when this START job ran before (its process died) and the interview is being resumed. */
   readonly resumed: boolean;
+  /** What was said in earlier runs of this session (oldest first): the interview continues from it. */
+  readonly conversation: readonly SpokenTurn[];
+}
+
+/** One utterance of an earlier run, as the conversation history keeps it. */
+export interface SpokenTurn {
+  role: TranscriptRole;
+  text: string;
+  interrupted?: boolean;
 }
 
 export interface SerializedError {

@@ -165,6 +165,7 @@ export class Dispatcher {
         return { outcome: 'stopped_before_start', reason: session.endRequested! };
       }
       // Queued first, so the central server hears of it before any transcript of this run.
+      const conversation = await transcripts.conversation(ref.sessionId);
       await transcripts.sessionStarting(ref.sessionId, ref.roomId, resumed);
       let thread: SessionThread;
       let warm: boolean;
@@ -176,7 +177,7 @@ export class Dispatcher {
         // Thread messages arrive outside the job's log scope: give them the session's.
         thread.onMessage = (message) =>
           withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => this.onSessionMessage(ref, message));
-        await thread.start({ jobId: ref.jobId, spec, resumed }, channel.port2);
+        await thread.start({ jobId: ref.jobId, spec, resumed, conversation }, channel.port2);
       } catch (err) {
         await media.close();
         await claim.release();
@@ -187,7 +188,7 @@ export class Dispatcher {
         Math.max(0, Date.now() - job.timestamp) / 1000,
       );
       await events.started(ref, { resumed, runtime_id: config.runtimeId });
-      log.info('session started', { job_id: ref.jobId, resumed, prewarmed: warm });
+      log.info('session started', { job_id: ref.jobId, resumed, prewarmed: warm, earlier_turns: conversation.length });
       if (session.endRequested) this.requestEnd(session, session.endRequested);
       void claim.lost.then(() => {
         session.silent = true;

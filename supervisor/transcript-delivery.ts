@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
-import type { Utterance } from '../shared/thread-messages.ts';
+import type { SpokenTurn, Utterance } from '../shared/thread-messages.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { type OutboxEntry, TranscriptOutbox } from './transcript-outbox.ts';
 
@@ -95,12 +95,18 @@ export class TranscriptDelivery {
       vad_mode: utterance.vadMode,
       ...(utterance.role === 'agent' ? { interrupted: utterance.interrupted ?? false } : {}),
     };
-    const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body);
+    const turn = { role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) };
+    const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body, turn);
     this.metrics.transcriptsQueued.inc({ kind: 'transcript' });
     log.info('transcript queued', { sequence, role: utterance.role, characters: utterance.text.length, outbox: length });
     this.checkBound(sessionId, length);
     this.worker(sessionId, true).kick();
     return sequence!;
+  }
+
+  /** What earlier runs of the session said, for the interview to continue from. */
+  conversation(sessionId: string): Promise<SpokenTurn[]> {
+    return this.outbox.conversation(sessionId);
   }
 
   /**

@@ -4,9 +4,13 @@
 // order and removes what the server acknowledged.
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../shared/redis-keys.ts';
+import type { SpokenTurn } from '../shared/thread-messages.ts';
 
 /** The sequence counter outlives any plausible restart of an interview by far. */
 const SEQUENCE_TTL_S = 30 * 24 * 3600;
+/** Enough of the conversation to continue an interview, bounded per session. */
+const CONVERSATION_TURNS = 200;
+const CONVERSATION_TTL_S = 24 * 3600;
 
 export type OutboxKind = 'transcript' | 'mark_incomplete';
 
@@ -24,9 +28,10 @@ export interface OutboxEntry {
   readonly roomId: string;
 }
 
-// KEYS[1] sequence counter, KEYS[2] outbox stream, KEYS[3] registry.
+// KEYS[1] sequence counter, KEYS[2] outbox stream, KEYS[3] registry, KEYS[4] conversation list.
 // ARGV[1] session id, ARGV[2] kind, ARGV[3] body JSON (a transcript's without its sequence),
-// ARGV[4] now (ms), ARGV[5] counter TTL (s), ARGV[6] room id.
+// ARGV[4] now (ms), ARGV[5] counter TTL (s), ARGV[6] room id, ARGV[7] conversation turn JSON
+// (transcripts), ARGV[8] turns kept, ARGV[9] conversation TTL (s).
 // Returns { entry id, sequence ('' for mark_incomplete), outbox length }. One script, so the
 // sequence order is the outbox order and a crash cannot leave a sequence without its entry.
 const APPEND = `
@@ -36,6 +41,9 @@ if ARGV[2] == 'transcript' then
   seq = redis.call('INCR', KEYS[1])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   body = string.sub(body, 1, -2) .. ',"sequence":' .. seq .. '}'
+  redis.call('RPUSH', KEYS[4], ARGV[7])
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
+  redis.call('EXPIRE', KEYS[4], ARGV[9])
 end
 local id = redis.call('XADD', KEYS[2], '*', 'kind', ARGV[2], 'body', body, 'seq', seq, 'queued_at', ARGV[4], 'room', ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
@@ -71,19 +79,29 @@ export class TranscriptOutbox {
    * Queues a delivery. A transcript body is given without `sequence`: the next one is assigned
    * here, atomically with the append.
    */
-  async append(sessionId: string, roomId: string, kind: OutboxKind, body: object): Promise<{ id: string; sequence: number | undefined; length: number }> {
+  async append(
+    sessionId: string,
+    roomId: string,
+    kind: OutboxKind,
+    body: object,
+    turn?: SpokenTurn,
+  ): Promise<{ id: string; sequence: number | undefined; length: number }> {
     const [id, seq, length] = (await this.redis.eval(
       APPEND,
-      3,
+      4,
       this.names.transcriptSequence(sessionId),
       this.names.outbox(sessionId),
       this.names.outboxes,
+      this.names.conversation(sessionId),
       sessionId,
       kind,
       JSON.stringify(body),
       Date.now(),
       SEQUENCE_TTL_S,
       roomId,
+      JSON.stringify(turn ?? {}),
+      CONVERSATION_TURNS,
+      CONVERSATION_TTL_S,
     )) as [string, string, number];
     return { id, sequence: seq ? Number(seq) : undefined, length };
   }
@@ -91,6 +109,19 @@ export class TranscriptOutbox {
   /** Whether this session id was given transcript sequences before (an earlier run of it). */
   async hasHistory(sessionId: string): Promise<boolean> {
     return (await this.redis.exists(this.names.transcriptSequence(sessionId))) === 1;
+  }
+
+  /** What was said in earlier runs of the session, oldest first. */
+  async conversation(sessionId: string): Promise<SpokenTurn[]> {
+    const turns = await this.redis.lrange(this.names.conversation(sessionId), 0, -1);
+    return turns.flatMap((raw) => {
+      try {
+        const turn = JSON.parse(raw) as SpokenTurn;
+        return (turn.role === 'user' || turn.role === 'agent') && typeof turn.text === 'string' ? [turn] : [];
+      } catch {
+        return [];
+      }
+    });
   }
 
   /** The oldest `count` entries, in delivery order. */

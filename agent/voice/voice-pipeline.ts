@@ -11,7 +11,7 @@
 // utterance, the candidate's turns and the interviewer's (what was really heard when cut off), is
 // handed to the transcript outbox with the mode in force.
 import type { MessagePort } from 'node:worker_threads';
-import { type VAD, type llm, type stt, voice } from '@livekit/agents';
+import { type VAD, llm, type stt, voice } from '@livekit/agents';
 import { logger } from '../../shared/logging.ts';
 import type { FromMediaOwner, SpeakerRole, ToMediaOwner } from '../../shared/media-messages.ts';
 import type { EndReason, InterviewPlan, Mode } from '../../shared/protocol.ts';
@@ -54,9 +54,10 @@ export const CHECK_IN_INSTRUCTIONS =
 class InterviewerAgent extends voice.Agent {
   constructor(
     instructions: string,
+    chatCtx: llm.ChatContext,
     private readonly onUserTurn: (message: llm.ChatMessage) => void,
   ) {
-    super({ instructions });
+    super({ instructions, chatCtx });
   }
 
   override async onUserTurnCompleted(_chatCtx: llm.ChatContext, newMessage: llm.ChatMessage): Promise<void> {
@@ -84,6 +85,19 @@ export function interviewerInstructions(plan: InterviewPlan): string {
 
 export const GREETING_INSTRUCTIONS =
   'Greet the candidate warmly, introduce yourself as the interviewer, and ask them to briefly introduce themselves.';
+/** First words of a session that continues an earlier run (its process died, or it was restarted). */
+export const RESUME_INSTRUCTIONS =
+  'The interview was interrupted by a technical problem and you are back with the candidate. Apologise in one ' +
+  'short sentence, then pick up the interview exactly where it stopped: do not greet them again or repeat the plan.';
+
+/** The earlier runs' conversation as the interviewer's context: it continues, it does not start over. */
+function earlierConversation(turns: PipelineContext['assignment']['conversation']): llm.ChatContext {
+  const ctx = llm.ChatContext.empty();
+  for (const turn of turns) {
+    ctx.addMessage({ role: turn.role === 'agent' ? 'assistant' : 'user', content: turn.text, interrupted: turn.interrupted ?? false });
+  }
+  return ctx;
+}
 
 export class VoicePipeline implements InterviewPipeline {
   private session: voice.AgentSession | undefined;
@@ -206,7 +220,12 @@ export class VoicePipeline implements InterviewPipeline {
 
     // Ask the media owner to join the room while the session starts.
     this.media.postMessage({ type: 'open', outputSampleRate: this.providers.tts.sampleRate } satisfies ToMediaOwner);
-    const agent = new InterviewerAgent(interviewerInstructions(assignment.spec.interview), (message) => this.userTurn(message));
+    const continuing = assignment.conversation.length > 0;
+    const agent = new InterviewerAgent(
+      interviewerInstructions(assignment.spec.interview),
+      earlierConversation(assignment.conversation),
+      (message) => this.userTurn(message),
+    );
     await session.start({ agent });
     this.listening = true;
     this.agent = agent;
@@ -216,8 +235,10 @@ export class VoicePipeline implements InterviewPipeline {
     // The interviewer speaks first, once the candidate is present.
     const joined = await this.waitForCandidate(true, config.sessions.candidateJoinTimeoutMs, signal);
     if (joined !== 'ok') return joined;
-    log.info('candidate present; greeting');
-    session.generateReply({ instructions: GREETING_INSTRUCTIONS });
+    log.info(continuing ? 'candidate present; continuing the interview' : 'candidate present; greeting', {
+      earlier_turns: assignment.conversation.length,
+    });
+    session.generateReply({ instructions: continuing ? RESUME_INSTRUCTIONS : GREETING_INSTRUCTIONS });
 
     // From here the conversation runs itself; the session ends when the candidate is gone too long.
     for (;;) {

@@ -53,6 +53,12 @@ export class CentralServer {
     return holder.central;
   }
 
+  /** Lets the process exit while this server still listens (a default receiver nobody stops). */
+  unref(): this {
+    this.server.unref();
+    return this;
+  }
+
   /** From now on every request fails this way (undefined: healthy again). */
   fail(failure: Failure): void {
     this.failure = failure;

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { CentralServer } from './central-server.ts';
 
 export interface LogLine {
   timestamp: string;
@@ -18,6 +19,8 @@ export interface LogLine {
 }
 
 let runtimeCounter = 0;
+/** One accept-everything central server per test process, for runtimes whose test brings none. */
+let defaultCentralServer: Promise<CentralServer> | undefined;
 
 export function runtimeEnv(redisUrl: string, overrides: Record<string, string> = {}): Record<string, string> {
   return {
@@ -26,6 +29,7 @@ export function runtimeEnv(redisUrl: string, overrides: Record<string, string> =
     LIVEKIT_API_KEY: 'testkey',
     LIVEKIT_API_SECRET: 'test-secret-that-must-never-be-logged',
     REDIS_URL: redisUrl,
+    // Replaced in start() by a receiver that accepts everything, unless a test brings its own.
     CENTRAL_SERVER_URL: 'http://127.0.0.1:9',
     PROVIDERS: 'offline',
     OPS_PORT: '0',
@@ -84,8 +88,11 @@ export class RuntimeProcess {
     entry = 'tests/fixtures/runtime.ts',
   ): Promise<RuntimeProcess> {
     const id = overrides.RUNTIME_ID ?? `test-runtime-${++runtimeCounter}`;
+    // Transcripts need somewhere to go, or every session end waits out its 10 s drain.
+    defaultCentralServer ??= CentralServer.start().then((server) => server.unref());
+    const centralServerUrl = (await defaultCentralServer).url;
     const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-      env: runtimeEnv(redisUrl, { RUNTIME_ID: id, ...overrides }),
+      env: runtimeEnv(redisUrl, { RUNTIME_ID: id, CENTRAL_SERVER_URL: centralServerUrl, ...overrides }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const runtime = new RuntimeProcess(id, child);

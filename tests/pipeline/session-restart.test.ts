@@ -1,7 +1,8 @@
 // The runtime process is SIGKILLed mid-interview while the central server is failing, so
 // finalized utterances exist only in the Redis outbox. Another runtime process resumes the
 // session: mark-incomplete arrives, every utterance final before the kill is delivered once,
-// and the resumed session's sequences continue from the dead one's.
+// the resumed session's sequences continue from the dead one's, and the interview picks up where
+// it stopped.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -36,7 +37,7 @@ describe('a runtime process killed mid-interview', () => {
     await central?.stop();
   });
 
-  it('resumes elsewhere: mark-incomplete, nothing final lost, sequences continue', { timeout: 240_000 }, async () => {
+  it('resumes elsewhere: mark-incomplete, nothing final lost, sequences and conversation continue', { timeout: 240_000 }, async () => {
     const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
     const { events, redis, stack } = product;
     const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
@@ -99,6 +100,11 @@ describe('a runtime process killed mid-interview', () => {
       console.log(transcripts.map((t) => `${t.sequence} ${t.role}: ${t.text}`).join('\n'));
       assert.deepEqual(transcripts.map((t) => t.sequence), transcripts.map((_, i) => i + 1), 'a gap or a reordering');
       assert.ok(finalInAll > finalBeforeKill, 'the resumed session added no transcripts');
+      // The interview continued where it stopped instead of starting over.
+      const firstResumed = transcripts.find((t) => t.sequence === finalBeforeKill + 1)!;
+      assert.equal(firstResumed.role, 'agent');
+      assert.match(firstResumed.text, /pick up where we left off/i);
+      assert.doesNotMatch(firstResumed.text, /welcome/i, 'the resumed interviewer greeted the candidate again');
       const keys = central.accepted.filter((r) => r.sessionId === s.session_id).map((r) => String(r.headers['idempotency-key']));
       assert.equal(new Set(keys).size, keys.length, 'something was accepted twice');
       assert.deepEqual(central.markIncomplete(s.session_id).map((m) => m.reason), ['started', 'resumed']);

@@ -126,6 +126,26 @@ describe('transcript delivery', () => {
     assert.deepEqual(central.markIncomplete(sessionId).map((m) => m.reason), ['started', 'restarted', 'resumed']);
   });
 
+  it('keeps what was said, bounded, for a session that starts again to continue from', async () => {
+    const { d } = delivery();
+    const sessionId = randomUUID();
+    await d.sessionStarting(sessionId, 'room-h', false);
+    await d.queue(sessionId, 'room-h', utterance('Could you introduce yourself?', 'agent'));
+    await d.queue(sessionId, 'room-h', utterance('I build payment systems.'));
+    await d.queue(sessionId, 'room-h', utterance('Thank you. How would you', 'agent', { interrupted: true }));
+    assert.deepEqual(await d.conversation(sessionId), [
+      { role: 'agent', text: 'Could you introduce yourself?' },
+      { role: 'user', text: 'I build payment systems.' },
+      { role: 'agent', text: 'Thank you. How would you', interrupted: true },
+    ]);
+    assert.deepEqual(await d.conversation(randomUUID()), [], 'a new session has no history');
+    for (let i = 0; i < 210; i++) await d.queue(sessionId, 'room-h', utterance(`turn ${i}`));
+    const kept = await d.conversation(sessionId);
+    assert.equal(kept.length, 200);
+    assert.equal(kept.at(-1)!.text, 'turn 209');
+    assert.equal(await d.sessionEnded(sessionId), 0);
+  });
+
   it('retries through 5xx and dropped connections, losing nothing and keeping the order', async () => {
     const { d, metrics } = delivery();
     const sessionId = randomUUID();
@@ -145,7 +165,9 @@ describe('transcript delivery', () => {
     assert.deepEqual(transcripts.map((t) => t.sequence), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(transcripts.slice(0, 2).map((t) => t.text), ['during 503 1', 'during 503 2']);
     // During the outage only the head of the queue was tried: order is kept, no later entry overtook it.
-    const failedKeys = new Set(central.requests.filter((r) => r.status !== 200).map((r) => r.headers['idempotency-key']));
+    const failedKeys = new Set(
+      central.requests.filter((r) => r.sessionId === sessionId && r.status !== 200).map((r) => r.headers['idempotency-key']),
+    );
     assert.deepEqual([...failedKeys], [`${sessionId}:1`]);
     assert.ok((await metricValue(metrics, 'interviewer_transcript_retries_total')) >= 5);
     assert.equal(await d.sessionEnded(sessionId), 0);
@@ -154,7 +176,7 @@ describe('transcript delivery', () => {
   it('drops an entry the server refuses with a 4xx and delivers the ones after it', async () => {
     const { d, metrics } = delivery();
     const sessionId = randomUUID();
-    central.respond = (body) => (body.text === 'refused' ? 422 : undefined);
+    central.respond = (body) => (body.session_id === sessionId && body.text === 'refused' ? 422 : undefined);
     await d.sessionStarting(sessionId, 'room-d', false);
     for (const text of ['before', 'refused', 'after']) await d.queue(sessionId, 'room-d', utterance(text));
     await central.until(() => central.transcripts(sessionId).length === 2, 10_000, 'two transcripts');
@@ -168,11 +190,11 @@ describe('transcript delivery', () => {
     const { d } = delivery();
     const sessionId = randomUUID();
     const answers = [429, 408];
-    central.respond = (body) => (body.text ? answers.shift() : undefined);
+    central.respond = (body) => (body.session_id === sessionId && body.text ? answers.shift() : undefined);
     await d.sessionStarting(sessionId, 'room-e', false);
     await d.queue(sessionId, 'room-e', utterance('slow down'));
     await central.until(() => central.transcripts(sessionId).length === 1, 10_000, 'the transcript');
-    assert.deepEqual(central.requests.filter((r) => r.body.text).map((r) => r.status), [429, 408, 200]);
+    assert.deepEqual(central.requests.filter((r) => r.sessionId === sessionId && r.body.text).map((r) => r.status), [429, 408, 200]);
   });
 
   it('drains for a bounded time at session end; another process delivers what was left', async () => {

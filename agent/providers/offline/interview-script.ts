@@ -133,7 +133,7 @@ export class InterviewScript {
         };
       }
       if (step.kind === 'wrapup') return { rule: 'closed', text: 'Thank you again. Goodbye!' };
-      return { rule: 'resume', text: `Let's pick up where we left off. ${step.prompt}` };
+      return { rule: 'resume', text: `Sorry about that, we lost each other for a moment. Let's pick up where we left off. ${step.prompt}` };
     }
     if (step.kind === 'wrapup') return { rule: 'closed', text: 'Thank you again. Goodbye!' };
     if (REPEAT.test(heard)) return { rule: 'repeat', text: `Sure. ${step.prompt}` };
