@@ -91,7 +91,9 @@ export class RuntimeProcess {
     // Transcripts need somewhere to go, or every session end waits out its 10 s drain.
     defaultCentralServer ??= CentralServer.start().then((server) => server.unref());
     const centralServerUrl = (await defaultCentralServer).url;
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    // RUNTIME_NODE_ARGS: extra node flags for a post-mortem (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+    const nodeArgs = process.env.RUNTIME_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
       env: runtimeEnv(redisUrl, { RUNTIME_ID: id, CENTRAL_SERVER_URL: centralServerUrl, ...overrides }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

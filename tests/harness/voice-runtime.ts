@@ -29,6 +29,10 @@ export async function startVoiceRuntime(env: Record<string, string> = {}): Promi
       PROVIDERS: 'offline',
       SESSION_HEAP_MB: '512',
       SESSION_HANG_TIMEOUT_S: '10',
+      // The room-claim lease is a third of the job lock. The control-plane tests' 3 s lock gives
+      // 1 s leases, which three offline sessions starting at once on 2 cores were seen to lose
+      // (all three claims at the same instant); a test that needs a quick takeover sets its own.
+      JOB_LOCK_S: '15',
       ...env,
     },
     'supervisor/main.ts',

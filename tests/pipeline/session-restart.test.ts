@@ -28,7 +28,8 @@ describe('a runtime process killed mid-interview', () => {
 
   before(async () => {
     central = await CentralServer.start();
-    product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, RUNTIME_ID: 'first' });
+    // A short job lock, so the standby process takes the dead one's job over within seconds.
+    product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, RUNTIME_ID: 'first', JOB_LOCK_S: '3' });
   });
   after(async () => {
     if (standby && process.env.RUNTIME_LOGS) await standby.dumpLogs(`${process.env.RUNTIME_LOGS}.standby`);
