@@ -8,27 +8,20 @@
 // (its timestamp is the thread's clock; the entry id is Redis's; one machine, one clock).
 //
 //   npm run bench:mode-switch [-- --switches 100]
-import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { fliteSpeech, silence, concatPcm } from '../tests/harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../tests/harness/participant.ts';
-import { startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { PARTICIPANT_SAMPLE_RATE } from '../tests/harness/participant.ts';
+import { startInterview, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
 import { printReport, summary } from './report.ts';
 
 const { values: args } = parseArgs({ options: { switches: { type: 'string', default: '100' } } });
 const SWITCHES = Number(args.switches);
 
 const product = await startVoiceRuntime({ RUNTIME_ID: 'bench-mode-switch' });
-const { stack, runtime, queue, events, redis } = product;
-const s = { session_id: randomUUID(), room_id: `bench-${randomUUID()}` };
-const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
+const { runtime, events, redis } = product;
+const { session: s, candidate } = await startInterview(product);
 let talking = true;
 try {
-  await candidate.publishMicrophone();
-  const fromInterviewer = candidate.audioFrom('interviewer');
-  await queue.add('START_SESSION', s);
-  const heard = await fromInterviewer;
-  await heard.waitForVoice();
   // The candidate talks throughout, with pauses, as in an interview.
   const lines = [
     'I would keep a token bucket for every client in a shared store.',

@@ -18,6 +18,7 @@ import { errorFields, logger } from '../shared/logging.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { EventPublisher } from './events.ts';
 import type { Signals } from './signals.ts';
+import { RELEASE_LEASE, RENEW_LEASE } from './leases.ts';
 
 const log = logger('dispatch');
 
@@ -28,14 +29,6 @@ if (cur == false and ARGV[1] == '') or cur == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
-return 0`;
-// KEYS[1] room; ARGV[1] our value, ARGV[2] lease ms.
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-// KEYS[1] room; ARGV[1] our value.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 const SUPERSEDED_TTL_S = 24 * 3600;
@@ -115,7 +108,7 @@ export class RoomClaims {
     await this.events.ended({ jobId: current.job_id, sessionId: current.session_id, roomId }, 'replaced');
     if ((await this.redis.get(key)) === currentRaw) {
       log.warn('previous owner did not release the room in time; taking it over', { old_owner: current.owner });
-      await this.redis.eval(RELEASE, 1, key, currentRaw);
+      await this.redis.eval(RELEASE_LEASE, 1, key, currentRaw);
     }
   }
 
@@ -128,7 +121,7 @@ export class RoomClaims {
     const lost = new Promise<void>((resolve) => (markLost = resolve));
     const timer = setInterval(async () => {
       try {
-        if ((await this.redis.eval(RENEW, 1, key, value, this.leaseMs)) !== 1) {
+        if ((await this.redis.eval(RENEW_LEASE, 1, key, value, this.leaseMs)) !== 1) {
           clearInterval(timer);
           log.warn('room claim lost to another process');
           markLost();
@@ -145,7 +138,7 @@ export class RoomClaims {
       release: () =>
         (releasing ??= (async () => {
           clearInterval(timer);
-          await this.redis.eval(RELEASE, 1, key, value);
+          await this.redis.eval(RELEASE_LEASE, 1, key, value);
           await this.signals.send({ kind: 'released', roomId });
         })()),
     };

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SpokenTurn } from '../shared/thread-messages.ts';
+import { RELEASE_LEASE, RENEW_LEASE } from './leases.ts';
 
 /** The sequence counter outlives any plausible restart of an interview by far. */
 const SEQUENCE_TTL_S = 30 * 24 * 3600;
@@ -59,15 +60,6 @@ if redis.call('XLEN', KEYS[1]) == 0 then
 end
 return 0`;
 
-// KEYS[1] lease. ARGV[1] owner, ARGV[2] TTL (ms). Renews a lease we hold; 0 if it is not ours.
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
-// KEYS[1] lease. ARGV[1] owner. Releases a lease we hold.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
 
 export class TranscriptOutbox {
   constructor(
@@ -163,10 +155,10 @@ export class TranscriptOutbox {
   }
 
   async renewLease(sessionId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(RENEW, 1, this.names.outboxLease(sessionId), owner, ttlMs)) === 1;
+    return (await this.redis.eval(RENEW_LEASE, 1, this.names.outboxLease(sessionId), owner, ttlMs)) === 1;
   }
 
   async releaseLease(sessionId: string, owner: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.names.outboxLease(sessionId), owner);
+    await this.redis.eval(RELEASE_LEASE, 1, this.names.outboxLease(sessionId), owner);
   }
 }

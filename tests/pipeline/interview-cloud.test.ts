@@ -10,6 +10,7 @@ import { type FakeCartesia, startFakeCartesia } from '../fakes/cartesia.ts';
 import { type FakeDeepgram, startFakeDeepgram } from '../fakes/deepgram.ts';
 import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '../fakes/gemini.ts';
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
+import { CentralServer } from '../harness/central-server.ts';
 import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
 import type { Stack } from '../harness/stack.ts';
 import { withTimeout } from '../harness/timeout.ts';
@@ -42,8 +43,10 @@ describe('interview on the cloud plugins against protocol fakes', () => {
   let deepgram: FakeDeepgram;
   let gemini: FakeGemini;
   let cartesia: FakeCartesia;
+  let central: CentralServer;
 
   before(async () => {
+    central = await CentralServer.start();
     deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50 });
     gemini = await startFakeGemini({
       apiKey: KEYS.google,
@@ -60,12 +63,13 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       DEEPGRAM_BASE_URL: deepgram.url,
       GOOGLE_BASE_URL: gemini.baseUrl,
       CARTESIA_BASE_URL: cartesia.baseUrl,
+      CENTRAL_SERVER_URL: central.url,
     });
     ({ stack, queue } = product);
   });
   after(async () => {
     await product?.stop();
-    await Promise.all([deepgram?.stop(), gemini?.stop(), cartesia?.stop()]);
+    await Promise.all([deepgram?.stop(), gemini?.stop(), cartesia?.stop(), central?.stop()]);
   });
 
   it('greets, hears the answer through Deepgram, and replies with what Gemini said, in Cartesia audio', { timeout: 120_000 }, async () => {
@@ -141,6 +145,17 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       const history = JSON.stringify(request.body);
       assert.ok(history.includes('Thank you for that'), `the interrupted reply is missing from the context: ${history}`);
       assert.ok(!history.includes('any questions you might have for me'), 'the unspoken rest of the reply was kept');
+
+      // The transcript of the cut-off reply says so, and holds only what was heard.
+      await central.until(() => central.transcripts(s.session_id).some((t) => t.interrupted), 15_000, 'the interrupted reply');
+      const cut = central.transcripts(s.session_id).find((t) => t.interrupted)!;
+      const words = (text: string) => text.split(/\s+/).filter(Boolean);
+      assert.equal(cut.role, 'agent');
+      assert.ok(words(cut.text).length >= 3, `nearly nothing heard: "${cut.text}"`);
+      assert.deepEqual(words(cut.text), words(LONG_REPLY).slice(0, words(cut.text).length), 'not what was heard of the reply');
+      assert.ok(words(cut.text).length < words(LONG_REPLY).length, 'the whole reply counted as heard');
+      const afterCut = central.transcripts(s.session_id).filter((t) => t.sequence > cut.sequence);
+      assert.ok(afterCut.some((t) => t.role === 'user' && t.text.includes(BARGE_IN)), 'the barge-in words are not transcribed');
     } finally {
       await candidate.leave();
     }

@@ -4,14 +4,13 @@
 // the resumed session's sequences continue from the dead one's, and the interview picks up where
 // it stopped.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
 import { CentralServer } from '../harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../harness/participant.ts';
-import { RuntimeProcess } from '../harness/runtime-process.ts';
+import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, type SyntheticParticipant } from '../harness/participant.ts';
+import type { RuntimeProcess } from '../harness/runtime-process.ts';
 import { eventually, withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { type VoiceRuntime, startAnotherRuntime, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 const TURN_QUIET_MS = 1_500;
 
@@ -39,16 +38,9 @@ describe('a runtime process killed mid-interview', () => {
   });
 
   it('resumes elsewhere: mark-incomplete, nothing final lost, sequences and conversation continue', { timeout: 240_000 }, async () => {
-    const s = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
-    const { events, redis, stack } = product;
-    const candidate = await SyntheticParticipant.join(stack, s.room_id, 'candidate');
+    const { session: s, candidate, heard } = await startInterview(product, {}, TURN_QUIET_MS);
+    const { events, redis } = product;
     try {
-      await candidate.publishMicrophone();
-      const fromInterviewer = candidate.audioFrom('interviewer');
-      await product.queue.add('START_SESSION', s);
-      const heard = await fromInterviewer;
-      await withTimeout(heard.waitForVoice(), 30_000, 'the greeting');
-      await heard.waitForQuiet(TURN_QUIET_MS);
       await answer(candidate, heard, 'Hello, I am a backend engineer with five years of experience building payment systems.');
       await central.until(() => central.transcripts(s.session_id).length >= 3, 20_000, 'the first turns delivered');
 
@@ -56,20 +48,7 @@ describe('a runtime process killed mid-interview', () => {
       central.fail({ status: 503 });
       await answer(candidate, heard, 'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.');
       const sequenceKey = `runtime:transcripts:seq:${s.session_id}`;
-      standby = await RuntimeProcess.start(
-        stack.redisUrl,
-        {
-          LIVEKIT_URL: stack.livekitUrl,
-          LIVEKIT_API_KEY: stack.apiKey,
-          LIVEKIT_API_SECRET: stack.apiSecret,
-          PROVIDERS: 'offline',
-          SESSION_HEAP_MB: '512',
-          SESSION_HANG_TIMEOUT_S: '10',
-          CENTRAL_SERVER_URL: central.url,
-          RUNTIME_ID: 'standby',
-        },
-        'supervisor/main.ts',
-      );
+      standby = await startAnotherRuntime(product, { CENTRAL_SERVER_URL: central.url, RUNTIME_ID: 'standby', JOB_LOCK_S: '3' });
       const rejoined = candidate.nextAudioFrom('interviewer');
       product.runtime.signal('SIGKILL');
       await product.runtime.exited;
