@@ -18,7 +18,8 @@ export function summary(values: number[]): { n: number; p50: number; p95: number
   };
 }
 
-export function printReport(title: string, rows: Record<string, string | number>[], json: object): void {
+/** Prints the table, then (when given) the JSON object as the last line of stdout. */
+export function printReport(title: string, rows: Record<string, string | number>[], json?: object): void {
   const columns = Object.keys(rows[0] ?? {});
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
@@ -26,5 +27,5 @@ export function printReport(title: string, rows: Record<string, string | number>
   console.log(line(columns));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const row of rows) console.log(line(columns.map((c) => String(row[c]))));
-  console.log(JSON.stringify(json));
+  if (json) console.log(JSON.stringify(json));
 }

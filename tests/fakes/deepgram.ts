@@ -19,6 +19,8 @@ export interface FakeDeepgramOptions {
   readonly apiKey: string;
   /** One transcript per user utterance, served in order across all connections. */
   readonly transcripts?: readonly string[];
+  /** What every utterance is heard as once the scripted ones are used up. Default '' (nothing heard). */
+  readonly defaultTranscript?: string;
   /** Delay before each final result (after Finalize, a detected endpoint or CloseStream). Default 0. */
   readonly finalLatencyMs?: number;
   /** RMS, in 16-bit sample units, above which a received audio chunk counts as speech. Default 300. */
@@ -99,6 +101,7 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
   finalLatencyMs: number;
   readonly #apiKey: string;
   readonly #transcripts: string[];
+  readonly #defaultTranscript: string;
   readonly #server: Server;
   readonly #upgrader = new WebSocketServer({ noServer: true });
   readonly #stopping = new AbortController();
@@ -110,6 +113,7 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
     this.#server = server;
     this.#apiKey = options.apiKey;
     this.#transcripts = [...(options.transcripts ?? [])];
+    this.#defaultTranscript = options.defaultTranscript ?? '';
     this.speechRms = options.speechRms ?? 300;
     this.finalLatencyMs = options.finalLatencyMs ?? 0;
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head));
@@ -136,12 +140,12 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
   }
 
   peekTranscript(): string | undefined {
-    return this.#transcripts[0];
+    return this.#transcripts[0] ?? (this.#defaultTranscript || undefined);
   }
 
   /** Deepgram answers unintelligible audio with an empty transcript; so does an exhausted script. */
   takeTranscript(): string {
-    return this.#transcripts.shift() ?? '';
+    return this.#transcripts.shift() ?? this.#defaultTranscript;
   }
 
   changed(): void {

@@ -1,0 +1,222 @@
+// Synthetic candidates at scale against the product runtime (one process, a thread per session).
+// Each room gets a candidate (rtc-node, in this run's namespace) that answers with flite speech,
+// barges in once, and has its room switched to CODING and back through the control stream; the
+// START jobs are enqueued through BullMQ like a central server does, ramped at `--ramp` rooms/s.
+//
+//   npm run loadtest -- [--rooms 2] [--ramp 1] [--providers fakes|offline] [--json]
+//
+// fakes: the real Deepgram/Gemini/Cartesia plugins against local fakes with fixed latencies (STT
+// final 50 ms after Finalize, LLM first token 100 ms, TTS first audio 80 ms); offline: pocketsphinx,
+// the scripted interviewer and flite. Prints progress on stderr, a table, and with --json one
+// JSON object on the last line of stdout.
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { type FakeCartesia, startFakeCartesia } from '../tests/fakes/cartesia.ts';
+import { type FakeDeepgram, startFakeDeepgram } from '../tests/fakes/deepgram.ts';
+import { type FakeGemini, startFakeGemini } from '../tests/fakes/gemini.ts';
+import { concatPcm, fliteSpeech, silence } from '../tests/harness/audio.ts';
+import { CentralServer } from '../tests/harness/central-server.ts';
+import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../tests/harness/participant.ts';
+import { withTimeout } from '../tests/harness/timeout.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { percentile, printReport } from './report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    rooms: { type: 'string', default: '2' },
+    ramp: { type: 'string', default: '1' },
+    providers: { type: 'string', default: 'fakes' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const ROOMS = Number(args.rooms);
+const RAMP_PER_S = Number(args.ramp);
+const PROVIDERS = args.providers;
+if (!(ROOMS >= 1) || !(RAMP_PER_S > 0) || (PROVIDERS !== 'fakes' && PROVIDERS !== 'offline')) {
+  console.error('usage: npm run loadtest -- [--rooms N>=1] [--ramp rooms-per-second>0] [--providers fakes|offline] [--json]');
+  process.exit(2);
+}
+
+/** The fakes' fixed latencies: what a turn costs outside the runtime. */
+const FAKE_LATENCY_MS = { stt: 50, llm: 100, tts: 80 };
+const END_OF_TURN_MS = { CONVERSATIONAL: 1_200, CODING: 3_000 };
+const QUIET_MS = 1_500;
+/** Silence after each utterance, so the end of speech is this long before speak() returns. */
+const TAIL_MS = 200;
+/** A gap this long inside one reply is audible: playback ran dry. */
+const UNDERRUN_GAP_MS = 300;
+const REPLY = 'Thank you. Could you tell me more about how you would approach that, and which trade-offs you would weigh first?';
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+interface RoomResult {
+  greetingMs: number;
+  turns: { mode: 'CONVERSATIONAL' | 'CODING'; earToEarMs: number }[];
+  modeSwitchMs: number[];
+  underruns: number;
+  failed?: string;
+}
+
+/** Gaps longer than UNDERRUN_GAP_MS between voiced frames of one reply (from its first voice to its quiet). */
+function replyGaps(heard: ReceivedAudio, fromMs: number, toMs: number): number {
+  const voiced = heard.voiced.filter((v) => v.wallMs >= fromMs && v.wallMs <= toMs);
+  let gaps = 0;
+  for (let i = 1; i < voiced.length; i++) if (voiced[i]!.wallMs - voiced[i - 1]!.wallMs > UNDERRUN_GAP_MS) gaps++;
+  return gaps;
+}
+
+async function runRoom(product: VoiceRuntime, index: number, answers: Awaited<ReturnType<typeof speeches>>): Promise<RoomResult> {
+  const result: RoomResult = { greetingMs: Number.NaN, turns: [], modeSwitchMs: [], underruns: 0 };
+  const session = { session_id: randomUUID(), room_id: `load-${index}-${randomUUID().slice(0, 8)}` };
+  const candidate = await SyntheticParticipant.join(product.stack, session.room_id, `candidate-${index}`);
+  const control = async (payload: object) => {
+    const id = (await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'UPDATE_CONFIG', 'payload', JSON.stringify(payload)))!;
+    const count = product.events.of(session.session_id, 'MODE_CHANGED').length;
+    await product.events.until(() => product.events.of(session.session_id, 'MODE_CHANGED').length > count, 20_000);
+    result.modeSwitchMs.push(Date.parse(product.events.of(session.session_id, 'MODE_CHANGED').at(-1)!.at) - Number(id.split('-')[0]));
+  };
+  try {
+    await candidate.publishMicrophone();
+    const fromInterviewer = candidate.audioFrom('interviewer');
+    const addedAt = performance.now();
+    await product.queue.add('START_SESSION', session);
+    const heard = await withTimeout(fromInterviewer, 30_000, 'the interviewer track');
+    result.greetingMs = (await withTimeout(heard.waitForVoice(), 30_000, 'the greeting')).wallMs - addedAt;
+    await heard.waitForQuiet(QUIET_MS);
+
+    /** Speaks, then measures from the end of its speech to the first reply audio, and the reply's gaps. */
+    const turn = async (speech: (typeof answers)['answer'], mode: 'CONVERSATIONAL' | 'CODING', bargeIn = false) => {
+      await candidate.speak(speech);
+      const stoppedAt = performance.now() - TAIL_MS;
+      const reply = await withTimeout(heard.waitForVoice(stoppedAt), 20_000, 'a reply');
+      result.turns.push({ mode, earToEarMs: reply.wallMs - stoppedAt });
+      if (bargeIn) {
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        return; // the caller talks over the reply now
+      }
+      const end = await heard.waitForQuiet(QUIET_MS);
+      result.underruns += replyGaps(heard, reply.wallMs, end?.wallMs ?? reply.wallMs);
+    };
+
+    await turn(answers.answer, 'CONVERSATIONAL');
+    await turn(answers.answer, 'CONVERSATIONAL', true);
+    await turn(answers.bargeIn, 'CONVERSATIONAL');
+    await control({ mode: 'CODING', silence_timeout: 60 });
+    await turn(answers.thinking, 'CODING');
+    await control({ mode: 'CONVERSATIONAL' });
+    await turn(answers.answer, 'CONVERSATIONAL');
+    await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
+    await product.events.until(() => product.events.of(session.session_id, 'SESSION_ENDED').length > 0, 20_000);
+  } catch (err) {
+    result.failed = (err as Error).message;
+  } finally {
+    await candidate.leave().catch(() => {});
+  }
+  return result;
+}
+
+async function speeches() {
+  const tail = silence(TAIL_MS, PARTICIPANT_SAMPLE_RATE);
+  return {
+    answer: concatPcm([await fliteSpeech('I would keep a token bucket for every client in a shared store and refill it at a fixed rate.'), tail]),
+    bargeIn: concatPcm([await fliteSpeech('Sorry, can I ask something first?'), tail]),
+    thinking: concatPcm([await fliteSpeech('I will start with a hash map from each number to its position.'), tail]),
+  };
+}
+
+function processStats(pid: number): { rssMb: number; cpuTicks: number } {
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssMb: rss, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
+}
+const CLOCK_TICKS_PER_S = 100;
+
+const fakes: { deepgram?: FakeDeepgram; gemini?: FakeGemini; cartesia?: FakeCartesia } = {};
+const env: Record<string, string> = {};
+if (PROVIDERS === 'fakes') {
+  const keys = { deepgram: 'dg-load', google: 'google-load', cartesia: 'cartesia-load' };
+  fakes.deepgram = await startFakeDeepgram({ apiKey: keys.deepgram, finalLatencyMs: FAKE_LATENCY_MS.stt, defaultTranscript: 'I would use a token bucket' });
+  fakes.gemini = await startFakeGemini({ apiKey: keys.google, replies: () => REPLY, firstTokenMs: FAKE_LATENCY_MS.llm, interChunkMs: 10 });
+  fakes.cartesia = await startFakeCartesia({ apiKey: keys.cartesia, timeToFirstAudioMs: FAKE_LATENCY_MS.tts });
+  Object.assign(env, {
+    PROVIDERS: 'cloud',
+    DEEPGRAM_API_KEY: keys.deepgram,
+    GOOGLE_API_KEY: keys.google,
+    CARTESIA_API_KEY: keys.cartesia,
+    DEEPGRAM_BASE_URL: fakes.deepgram.url,
+    GOOGLE_BASE_URL: fakes.gemini.baseUrl,
+    CARTESIA_BASE_URL: fakes.cartesia.baseUrl,
+  });
+}
+const central = await CentralServer.start();
+const product = await startVoiceRuntime({
+  ...env,
+  CENTRAL_SERVER_URL: central.url,
+  MAX_SESSIONS: String(ROOMS),
+  PREWARM_SESSIONS: String(ROOMS),
+  RUNTIME_ID: 'loadtest',
+});
+try {
+  const answers = await speeches();
+  const idle = processStats(product.runtime.pid);
+  progress(`runtime up with ${ROOMS} prewarmed session threads: ${Math.round(idle.rssMb)} MB RSS`);
+  let peakRssMb = idle.rssMb;
+  const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, processStats(product.runtime.pid).rssMb)), 500);
+  const startedAt = performance.now();
+  let done = 0;
+  const rooms = await Promise.all(
+    Array.from({ length: ROOMS }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, (i / RAMP_PER_S) * 1000));
+      const room = await runRoom(product, i, answers);
+      progress(`room ${i} ${room.failed ? `FAILED: ${room.failed}` : 'done'} (${++done}/${ROOMS})`);
+      return room;
+    }),
+  );
+  clearInterval(sampler);
+  const durationS = (performance.now() - startedAt) / 1000;
+  const busy = processStats(product.runtime.pid);
+  const cpuPct = ((busy.cpuTicks - idle.cpuTicks) / CLOCK_TICKS_PER_S / durationS) * 100;
+
+  const fakeMs = PROVIDERS === 'fakes' ? FAKE_LATENCY_MS.stt + FAKE_LATENCY_MS.llm + FAKE_LATENCY_MS.tts : 0;
+  const turns = rooms.flatMap((r) => r.turns);
+  const earToEar = turns.map((t) => t.earToEarMs);
+  const overhead = turns.map((t) => t.earToEarMs - END_OF_TURN_MS[t.mode] - fakeMs);
+  const greeting = rooms.map((r) => r.greetingMs).filter(Number.isFinite);
+  const switches = rooms.flatMap((r) => r.modeSwitchMs);
+  const p = (values: number[], q: number) => Math.round(percentile(values, q));
+  const result = {
+    rooms: ROOMS,
+    isolation: 'thread',
+    providers: PROVIDERS,
+    duration_s: Math.round(durationS),
+    turns: turns.length,
+    ear_to_ear_ms: { p50: p(earToEar, 50), p95: p(earToEar, 95), p99: p(earToEar, 99) },
+    overhead_ms: { p50: p(overhead, 50), p95: p(overhead, 95), p99: p(overhead, 99) },
+    greeting_ms: { p50: p(greeting, 50), p95: p(greeting, 95) },
+    mode_switch_ms: { p50: p(switches, 50), p99: p(switches, 99) },
+    underruns: rooms.reduce((sum, r) => sum + r.underruns, 0),
+    failed_sessions: rooms.filter((r) => r.failed).length,
+    cpu_pct_per_session: Math.round((cpuPct / ROOMS) * 10) / 10,
+    process_rss_mb: Math.round(peakRssMb),
+    idle_rss_mb: Math.round(idle.rssMb),
+  };
+  printReport(
+    `load test: ${ROOMS} room(s), thread isolation, ${PROVIDERS} providers, ${result.duration_s} s`,
+    [
+      { measure: 'ear to ear (ms)', p50: result.ear_to_ear_ms.p50, p95: result.ear_to_ear_ms.p95, p99: result.ear_to_ear_ms.p99 },
+      { measure: 'runtime overhead (ms)', p50: result.overhead_ms.p50, p95: result.overhead_ms.p95, p99: result.overhead_ms.p99 },
+      { measure: 'greeting (ms)', p50: result.greeting_ms.p50, p95: result.greeting_ms.p95, p99: '-' },
+      { measure: 'mode switch (ms)', p50: result.mode_switch_ms.p50, p95: '-', p99: result.mode_switch_ms.p99 },
+    ],
+  );
+  console.error(
+    `turns ${result.turns}, underruns ${result.underruns}, failed sessions ${result.failed_sessions}, ` +
+      `CPU ${result.cpu_pct_per_session}% of a core per session, RSS ${result.idle_rss_mb} MB idle -> ${result.process_rss_mb} MB peak`,
+  );
+  if (args.json) console.log(JSON.stringify(result)); // the last line of stdout
+} finally {
+  await product.stop();
+  await central.stop();
+  await Promise.all([fakes.deepgram?.stop(), fakes.gemini?.stop(), fakes.cartesia?.stop()]);
+}
