@@ -164,8 +164,9 @@ export class Dispatcher {
         await events.ended(ref, session.endRequested!);
         return { outcome: 'stopped_before_start', reason: session.endRequested! };
       }
-      // Queued first, so the central server hears of it before any transcript of this run.
+      // What earlier runs of this session said: the interview continues from it.
       const conversation = await transcripts.conversation(ref.sessionId);
+      // Queued first, so the central server hears of it before any transcript of this run.
       await transcripts.sessionStarting(ref.sessionId, ref.roomId, resumed);
       let thread: SessionThread;
       let warm: boolean;
