@@ -11,6 +11,7 @@
 // JSON object on the last line of stdout.
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type FakeCartesia, startFakeCartesia } from '../tests/fakes/cartesia.ts';
 import { type FakeDeepgram, startFakeDeepgram } from '../tests/fakes/deepgram.ts';
@@ -162,6 +163,9 @@ try {
   const idle = processStats(product.runtime.pid);
   progress(`runtime up with ${ROOMS} prewarmed session threads: ${Math.round(idle.rssMb)} MB RSS`);
   let peakRssMb = idle.rssMb;
+  // The harness is a process too: if its own loop lags, the figures measure it, not the runtime.
+  const harnessDelay = monitorEventLoopDelay({ resolution: 20 });
+  harnessDelay.enable();
   const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, processStats(product.runtime.pid).rssMb)), 500);
   const startedAt = performance.now();
   let done = 0;
@@ -174,6 +178,9 @@ try {
     }),
   );
   clearInterval(sampler);
+  harnessDelay.disable();
+  const metricsText = await (await fetch(`http://127.0.0.1:${product.runtime.opsPort}/metrics`)).text();
+  const runtimeLagS = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(metricsText)?.[1]);
   const durationS = (performance.now() - startedAt) / 1000;
   const busy = processStats(product.runtime.pid);
   const cpuPct = ((busy.cpuTicks - idle.cpuTicks) / CLOCK_TICKS_PER_S / durationS) * 100;
@@ -200,6 +207,11 @@ try {
     cpu_pct_per_session: Math.round((cpuPct / ROOMS) * 10) / 10,
     process_rss_mb: Math.round(peakRssMb),
     idle_rss_mb: Math.round(idle.rssMb),
+    runtime_main_loop_lag_ms: {
+      p99: Math.round(runtimeLagS('nodejs_eventloop_lag_p99_seconds') * 1000),
+      max: Math.round(runtimeLagS('nodejs_eventloop_lag_max_seconds') * 1000),
+    },
+    harness_loop_delay_ms: { p99: Math.round(harnessDelay.percentile(99) / 1e6), max: Math.round(harnessDelay.max / 1e6) },
   };
   printReport(
     `load test: ${ROOMS} room(s), thread isolation, ${PROVIDERS} providers, ${result.duration_s} s`,
@@ -212,7 +224,9 @@ try {
   );
   console.error(
     `turns ${result.turns}, underruns ${result.underruns}, failed sessions ${result.failed_sessions}, ` +
-      `CPU ${result.cpu_pct_per_session}% of a core per session, RSS ${result.idle_rss_mb} MB idle -> ${result.process_rss_mb} MB peak`,
+      `CPU ${result.cpu_pct_per_session}% of a core per session, RSS ${result.idle_rss_mb} MB idle -> ${result.process_rss_mb} MB peak, ` +
+      `main-thread lag p99 ${result.runtime_main_loop_lag_ms.p99} ms (max ${result.runtime_main_loop_lag_ms.max}), ` +
+      `harness loop delay p99 ${result.harness_loop_delay_ms.p99} ms (max ${result.harness_loop_delay_ms.max})`,
   );
   if (args.json) console.log(JSON.stringify(result)); // the last line of stdout
 } finally {
