@@ -198,7 +198,6 @@ class OutboxWorker {
   private stopWaiter: (() => void) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
-  private readonly owner: string;
 
   constructor(
     private readonly sessionId: string,
@@ -207,7 +206,6 @@ class OutboxWorker {
     private readonly options: DeliveryOptions,
     private readonly onDelivered: (entry: OutboxEntry, outcome: Outcome, attempts: number) => void,
   ) {
-    this.owner = options.runtimeId;
     this.done = withLogContext({ session_id: sessionId }, () => this.run()).finally(() => (this.finished = true));
   }
 
@@ -268,15 +266,15 @@ class OutboxWorker {
       }
     } finally {
       clearInterval(this.renewTimer);
-      if (this.leased) await this.outbox.releaseLease(this.sessionId, this.owner).catch(() => {});
+      if (this.leased) await this.outbox.releaseLease(this.sessionId, this.options.runtimeId).catch(() => {});
     }
   }
 
   private async takeLease(): Promise<boolean> {
-    this.leased = await this.outbox.acquireLease(this.sessionId, this.owner, LEASE_TTL_MS);
+    this.leased = await this.outbox.acquireLease(this.sessionId, this.options.runtimeId, LEASE_TTL_MS);
     if (this.leased) {
       this.renewTimer = setInterval(() => {
-        this.outbox.renewLease(this.sessionId, this.owner, LEASE_TTL_MS).then(
+        this.outbox.renewLease(this.sessionId, this.options.runtimeId, LEASE_TTL_MS).then(
           (held) => {
             if (held || this.stopped) return;
             log.warn('transcript outbox lease lost; another process delivers it now');

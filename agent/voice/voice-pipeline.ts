@@ -113,7 +113,6 @@ export class VoicePipeline implements InterviewPipeline {
   private codeMessageId: string | undefined;
   /** The system message saying how to behave in the current mode (none until the first CODING). */
   private modeMessage: { id: string; mode: Mode } | undefined;
-  private silenceTimeoutS = 90;
   private readonly checkIn = new SilenceCheckIn(() => this.checkInNow());
   /** When the candidate's current turn began (VAD), for transcripts the framework gives no times. */
   private userTurnStartedAt: number | undefined;
@@ -275,7 +274,6 @@ export class VoicePipeline implements InterviewPipeline {
   /** Applies a mode to the live pipeline: endpointing, VAD, what the interviewer is told, check-ins. */
   async setMode(mode: Mode, silenceTimeoutS: number): Promise<void> {
     this.mode = mode;
-    this.silenceTimeoutS = silenceTimeoutS;
     const silenceMs = END_OF_TURN_SILENCE_MS[mode];
     this.session?.updateOptions({ turnHandling: { endpointing: { minDelay: silenceMs, maxDelay: Math.max(silenceMs, 6_000) } } });
     // Typed as the base class by VAD.load(); silero's updateOptions reaches its live streams.
@@ -308,7 +306,7 @@ export class VoicePipeline implements InterviewPipeline {
   private checkInNow(): void {
     const session = this.session;
     if (!session) return;
-    log.info('candidate silent; checking in', { silence_timeout_s: this.silenceTimeoutS });
+    log.info('candidate silent; checking in');
     const handle = session.generateReply({ instructions: CHECK_IN_INSTRUCTIONS });
     // If the reply produced no state change (nothing to say, an error), the clock must not stay held.
     handle.addDoneCallback(() => this.checkIn.setInterviewer(activityOf(session.agentState)));

@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { type ReceivedAudio, SyntheticParticipant, disposeRtc } from './participant.ts';
+import { concatPcm, fliteSpeech, silence } from './audio.ts';
+import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant, disposeRtc } from './participant.ts';
 import { EventReader, RuntimeProcess, dispatchQueue } from './runtime-process.ts';
 import { type Stack, startStack } from './stack.ts';
 import { withTimeout } from './timeout.ts';
@@ -95,4 +96,16 @@ export async function startInterview(product: VoiceRuntime, data: object = {}, q
     await candidate.leave();
     throw err;
   }
+}
+
+/**
+ * The candidate says `text` (flite speech) and falls silent; resolves once the interviewer's reply
+ * has been heard to its end, with how long after the candidate's last words the reply began.
+ */
+export async function answer(interview: Pick<LiveInterview, 'candidate' | 'heard'>, text: string, quietMs = 1_500): Promise<number> {
+  await interview.candidate.speak(concatPcm([await fliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
+  const stoppedAt = performance.now();
+  const reply = await withTimeout(interview.heard.waitForVoice(stoppedAt), 20_000, `a reply to "${text}"`);
+  await interview.heard.waitForQuiet(quietMs);
+  return Math.round(reply.wallMs - stoppedAt);
 }

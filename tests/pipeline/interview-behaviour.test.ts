@@ -7,11 +7,11 @@
 //   and the turns during the outage are as fast as before it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
+import { fliteSpeech, silence } from '../harness/audio.ts';
 import { CentralServer, type TranscriptRecord } from '../harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, type SyntheticParticipant } from '../harness/participant.ts';
+import { PARTICIPANT_SAMPLE_RATE } from '../harness/participant.ts';
 import { eventually, withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 /** The interviewer has finished a turn when it has been quiet this long. */
 const TURN_QUIET_MS = 1_500;
@@ -22,15 +22,6 @@ const PLAN = {
   questions: ['How would you design a rate limiter for a public API?'],
   coding_problem: 'Write a function that returns the positions of two numbers in a list that add up to a target.',
 };
-
-/** The candidate says `text`, then is silent; resolves with how long the reply took and when it ended. */
-async function answer(candidate: SyntheticParticipant, heard: ReceivedAudio, text: string): Promise<number> {
-  await candidate.speak(concatPcm([await fliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
-  const stoppedAt = performance.now();
-  const reply = await withTimeout(heard.waitForVoice(stoppedAt), 20_000, `a reply to "${text}"`);
-  await heard.waitForQuiet(TURN_QUIET_MS);
-  return Math.round(reply.wallMs - stoppedAt);
-}
 
 describe('interview behaviour: modes, check-ins, transcripts', () => {
   let product: VoiceRuntime;
@@ -60,7 +51,7 @@ describe('interview behaviour: modes, check-ins, transcripts', () => {
     const { session: s, candidate, heard } = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
     const { events } = product;
     try {
-      await answer(candidate, heard, 'Hello, I am a backend engineer with five years of experience building payment systems.');
+      await answer({ candidate, heard }, 'Hello, I am a backend engineer with five years of experience building payment systems.');
 
       // CODING, with a short check-in timeout for the test.
       await control(s.room_id, 'UPDATE_CONFIG', { mode: 'CODING', silence_timeout: CHECK_IN_TIMEOUT_S });
@@ -88,7 +79,7 @@ describe('interview behaviour: modes, check-ins, transcripts', () => {
       // Back to CONVERSATIONAL: the check-in clock is cancelled and a short pause ends the turn.
       await control(s.room_id, 'UPDATE_CONFIG', { mode: 'CONVERSATIONAL' });
       await events.until(() => events.of(s.session_id, 'MODE_CHANGED').length === 2);
-      const replyMs = await answer(candidate, heard, 'I think I am done with my solution now.');
+      const replyMs = await answer({ candidate, heard }, 'I think I am done with my solution now.');
       console.log(`CONVERSATIONAL again: reply audio ${replyMs} ms after the candidate stopped`);
       assert.ok(replyMs < 3_000, `the reply waited ${replyMs} ms: CODING's end-of-turn silence still applied`);
 
@@ -145,21 +136,21 @@ describe('interview behaviour: modes, check-ins, transcripts', () => {
         'Thank you, I have no more questions for now.',
       ];
       let spoken = 1;
-      const before: number[] = [await answer(candidate, heard, answers[0]!)];
+      const before: number[] = [await answer({ candidate, heard }, answers[0]!)];
 
       central.fail({ status: 503 });
       const outageStart = Date.now();
       const during: number[] = [];
       for (const text of answers.slice(1, 4)) {
         if (Date.now() - outageStart > 17_000) break;
-        during.push(await answer(candidate, heard, text));
+        during.push(await answer({ candidate, heard }, text));
         spoken++;
       }
       const failed = central.requests.filter((r) => r.sessionId === s.session_id && r.status === 503).length;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, 20_000 - (Date.now() - outageStart)))); // the outage lasts 20 s
       central.fail(undefined);
       const recoveredAt = Date.now();
-      const after = [await answer(candidate, heard, answers[4]!)];
+      const after = [await answer({ candidate, heard }, answers[4]!)];
       spoken++;
 
       await control(s.room_id, 'TERMINATE', {});

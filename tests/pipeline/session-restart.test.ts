@@ -5,20 +5,12 @@
 // it stopped.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
 import { CentralServer } from '../harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, type SyntheticParticipant } from '../harness/participant.ts';
 import type { RuntimeProcess } from '../harness/runtime-process.ts';
 import { eventually, withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, startAnotherRuntime, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { type VoiceRuntime, answer, startAnotherRuntime, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
 
 const TURN_QUIET_MS = 1_500;
-
-async function answer(candidate: SyntheticParticipant, heard: ReceivedAudio, text: string): Promise<void> {
-  await candidate.speak(concatPcm([await fliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
-  await withTimeout(heard.waitForVoice(performance.now()), 20_000, `a reply to "${text}"`);
-  await heard.waitForQuiet(TURN_QUIET_MS);
-}
 
 describe('a runtime process killed mid-interview', () => {
   let product: VoiceRuntime;
@@ -41,12 +33,12 @@ describe('a runtime process killed mid-interview', () => {
     const { session: s, candidate, heard } = await startInterview(product, {}, TURN_QUIET_MS);
     const { events, redis } = product;
     try {
-      await answer(candidate, heard, 'Hello, I am a backend engineer with five years of experience building payment systems.');
+      await answer({ candidate, heard }, 'Hello, I am a backend engineer with five years of experience building payment systems.');
       await central.until(() => central.transcripts(s.session_id).length >= 3, 20_000, 'the first turns delivered');
 
       // The central server fails; the next turn is final only in the outbox when the process dies.
       central.fail({ status: 503 });
-      await answer(candidate, heard, 'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.');
+      await answer({ candidate, heard }, 'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.');
       const sequenceKey = `runtime:transcripts:seq:${s.session_id}`;
       standby = await startAnotherRuntime(product, { CENTRAL_SERVER_URL: central.url, RUNTIME_ID: 'standby', JOB_LOCK_S: '3' });
       const rejoined = candidate.nextAudioFrom('interviewer');
@@ -65,7 +57,7 @@ describe('a runtime process killed mid-interview', () => {
       const heardAgain = await withTimeout(rejoined, 30_000, 'the resumed interviewer in the room');
       await withTimeout(heardAgain.waitForVoice(), 30_000, 'the resumed interviewer speaking');
       await heardAgain.waitForQuiet(TURN_QUIET_MS);
-      await answer(candidate, heardAgain, 'I would look at the query plan first and then check which indexes are used.');
+      await answer({ candidate, heard: heardAgain }, 'I would look at the query plan first and then check which indexes are used.');
 
       await redis.xadd(`agent_control:${s.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
       await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1, 20_000);
