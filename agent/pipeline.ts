@@ -27,6 +27,8 @@ export interface PipelineContext {
   readonly media: MessagePort;
   /** Hands a finalized utterance to the transcript outbox, the moment it is final. */
   readonly utterance: (utterance: Utterance) => void;
+  /** Hands measured VAD lags (ms, see agent/voice/vad-lag.ts) to the runtime's metrics. */
+  readonly vadLag: (lagsMs: number[]) => void;
 }
 
 export type PipelineFactory = (context: PipelineContext) => InterviewPipeline | Promise<InterviewPipeline>;

@@ -1,18 +1,17 @@
-// Entry module of a session thread in the runtime (loaded through thread-bootstrap.mjs). Module
+// Entry module of a session thread (loaded through thread-bootstrap.mjs) or session process. Module
 // loading and the VAD model load happen here, before the thread reports ready, so a prewarmed
-// thread starts an interview without paying for them.
-import { workerData } from 'node:worker_threads';
+// thread or process starts an interview without paying for them.
 import * as silero from '@livekit/agents-plugin-silero';
-import type { SessionThreadData } from '../shared/thread-messages.ts';
 import { installAgentsLogger } from './agents-logging.ts';
 import { createProviders } from './providers/index.ts';
-import { runSessionThread } from './session-thread.ts';
+import { runSession } from './session-runner.ts';
+import { linkToSupervisor } from './supervisor-link.ts';
 import { VAD_PROFILE, VoicePipeline } from './voice/voice-pipeline.ts';
 import { INPUT_SAMPLE_RATE } from '../shared/media-messages.ts';
 
-const { config } = workerData as SessionThreadData;
+const { config } = (await linkToSupervisor()).data;
 installAgentsLogger(config.logLevel);
 // 16 kHz in, the rate the media owner delivers: the VAD never creates a resampler (rtc-node FFI).
 const vad = await silero.VAD.load({ sampleRate: INPUT_SAMPLE_RATE, ...VAD_PROFILE.CONVERSATIONAL });
 
-runSessionThread((context) => new VoicePipeline(context, vad, createProviders(config, context.assignment.spec.interview)));
+await runSession((context) => new VoicePipeline(context, vad, createProviders(config, context.assignment.spec.interview)));

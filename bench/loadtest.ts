@@ -1,15 +1,17 @@
-// Synthetic candidates at scale against the product runtime (one process, a thread per session).
-// Each room gets a candidate (rtc-node, in this run's namespace) that answers with flite speech,
-// barges in once, and has its room switched to CODING and back through the control stream; the
-// START jobs are enqueued through BullMQ like a central server does, ramped at `--ramp` rooms/s.
+// Synthetic candidates at scale against the product runtime, its sessions in threads (the
+// default) or in child processes (`--isolation process`, the earlier design's model). Each room gets
+// a candidate (rtc-node, in this run's namespace) that answers with flite speech, barges in once,
+// and has its room switched to CODING and back through the control stream, then keeps answering
+// until `--duration` seconds have passed; the START jobs are enqueued through BullMQ like a
+// central server does, ramped at `--ramp` rooms/s.
 //
-//   npm run loadtest -- [--rooms 2] [--ramp 1] [--providers fakes|offline] [--json]
+//   npm run loadtest -- [--rooms 2] [--ramp 1] [--duration 0] [--providers fakes|offline]
+//                       [--isolation thread|process] [--json]
 //
 // fakes: the real Deepgram/Gemini/Cartesia plugins against local fakes with fixed latencies (STT
 // final 50 ms after Finalize, LLM first token 100 ms, TTS first audio 80 ms); offline: pocketsphinx,
 // the scripted interviewer and flite. Prints progress on stderr, a table, and with --json one
 // JSON object on the last line of stdout.
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -20,22 +22,33 @@ import { concatPcm, fliteSpeech, silence } from '../tests/harness/audio.ts';
 import { CentralServer } from '../tests/harness/central-server.ts';
 import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../tests/harness/participant.ts';
 import { withTimeout } from '../tests/harness/timeout.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
-import { percentile, printReport } from './report.ts';
+import { type VoiceRuntime, startAnotherRuntime, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { processTree } from './process-tree.ts';
+import { histogramQuantile, percentile, printReport } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
     rooms: { type: 'string', default: '2' },
     ramp: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '0' },
     providers: { type: 'string', default: 'fakes' },
+    isolation: { type: 'string', default: 'thread' },
     json: { type: 'boolean', default: false },
   },
 });
 const ROOMS = Number(args.rooms);
 const RAMP_PER_S = Number(args.ramp);
+const DURATION_S = Number(args.duration);
 const PROVIDERS = args.providers;
-if (!(ROOMS >= 1) || !(RAMP_PER_S > 0) || (PROVIDERS !== 'fakes' && PROVIDERS !== 'offline')) {
-  console.error('usage: npm run loadtest -- [--rooms N>=1] [--ramp rooms-per-second>0] [--providers fakes|offline] [--json]');
+const ISOLATION = args.isolation;
+if (
+  !Number.isInteger(ROOMS) || ROOMS < 1 || !(RAMP_PER_S > 0) || !(DURATION_S >= 0) ||
+  (PROVIDERS !== 'fakes' && PROVIDERS !== 'offline') || (ISOLATION !== 'thread' && ISOLATION !== 'process')
+) {
+  console.error(
+    'usage: npm run loadtest -- [--rooms N>=1] [--ramp rooms-per-second>0] [--duration seconds>=0] ' +
+      '[--providers fakes|offline] [--isolation thread|process] [--json]',
+  );
   process.exit(2);
 }
 
@@ -107,6 +120,7 @@ async function runRoom(product: VoiceRuntime, index: number, answers: Awaited<Re
     await turn(answers.thinking, 'CODING');
     await control({ mode: 'CONVERSATIONAL' });
     await turn(answers.answer, 'CONVERSATIONAL');
+    while (performance.now() - addedAt < DURATION_S * 1000) await turn(answers.answer, 'CONVERSATIONAL');
     await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
     await product.events.until(() => product.events.of(session.session_id, 'SESSION_ENDED').length > 0, 20_000);
   } catch (err) {
@@ -126,12 +140,6 @@ async function speeches() {
   };
 }
 
-function processStats(pid: number): { rssMb: number; cpuTicks: number } {
-  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMb: rss, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
-}
-const CLOCK_TICKS_PER_S = 100;
 
 const fakes: { deepgram?: FakeDeepgram; gemini?: FakeGemini; cartesia?: FakeCartesia } = {};
 const env: Record<string, string> = {};
@@ -151,22 +159,21 @@ if (PROVIDERS === 'fakes') {
   });
 }
 const central = await CentralServer.start();
-const product = await startVoiceRuntime({
-  ...env,
-  CENTRAL_SERVER_URL: central.url,
-  MAX_SESSIONS: String(ROOMS),
-  PREWARM_SESSIONS: String(ROOMS),
-  RUNTIME_ID: 'loadtest',
-});
+const runtimeEnv = { ...env, CENTRAL_SERVER_URL: central.url, SESSION_ISOLATION: ISOLATION, MAX_SESSIONS: String(ROOMS) };
+const product = await startVoiceRuntime({ ...runtimeEnv, PREWARM_SESSIONS: String(ROOMS), RUNTIME_ID: 'loadtest' });
 try {
+  // What a runtime costs with no session at all: the base the per-session memory is counted from.
+  const empty = await startAnotherRuntime(product, { ...runtimeEnv, PREWARM_SESSIONS: '0', RUNTIME_ID: 'loadtest-empty' });
+  const baselineRssMb = processTree(empty.pid).rssMb;
+  await empty.stop();
   const answers = await speeches();
-  const idle = processStats(product.runtime.pid);
-  progress(`runtime up with ${ROOMS} prewarmed session threads: ${Math.round(idle.rssMb)} MB RSS`);
+  const idle = processTree(product.runtime.pid);
+  progress(`runtime up with ${ROOMS} prewarmed session ${ISOLATION === "process" ? "processes" : "threads"}: ${Math.round(idle.rssMb)} MB RSS (${Math.round(baselineRssMb)} MB without sessions)`);
   let peakRssMb = idle.rssMb;
   // The harness is a process too: if its own loop lags, the figures measure it, not the runtime.
   const harnessDelay = monitorEventLoopDelay({ resolution: 20 });
   harnessDelay.enable();
-  const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, processStats(product.runtime.pid).rssMb)), 500);
+  const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, processTree(product.runtime.pid).rssMb)), 500);
   const startedAt = performance.now();
   let done = 0;
   const rooms = await Promise.all(
@@ -182,8 +189,9 @@ try {
   const metricsText = await (await fetch(`http://127.0.0.1:${product.runtime.opsPort}/metrics`)).text();
   const runtimeLagS = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(metricsText)?.[1]);
   const durationS = (performance.now() - startedAt) / 1000;
-  const busy = processStats(product.runtime.pid);
-  const cpuPct = ((busy.cpuTicks - idle.cpuTicks) / CLOCK_TICKS_PER_S / durationS) * 100;
+  const busy = processTree(product.runtime.pid);
+  const cpuPct = ((busy.cpuS - idle.cpuS) / durationS) * 100;
+  const vadLagMs = (q: number) => Math.round(histogramQuantile(metricsText, 'interviewer_vad_lag_seconds', q) * 10_000) / 10;
 
   const fakeMs = PROVIDERS === 'fakes' ? FAKE_LATENCY_MS.stt + FAKE_LATENCY_MS.llm + FAKE_LATENCY_MS.tts : 0;
   const turns = rooms.flatMap((r) => r.turns);
@@ -194,7 +202,7 @@ try {
   const p = (values: number[], q: number) => Math.round(percentile(values, q));
   const result = {
     rooms: ROOMS,
-    isolation: 'thread',
+    isolation: ISOLATION,
     providers: PROVIDERS,
     duration_s: Math.round(durationS),
     turns: turns.length,
@@ -202,11 +210,14 @@ try {
     overhead_ms: { p50: p(overhead, 50), p95: p(overhead, 95), p99: p(overhead, 99) },
     greeting_ms: { p50: p(greeting, 50), p95: p(greeting, 95) },
     mode_switch_ms: { p50: p(switches, 50), p99: p(switches, 99) },
+    vad_lag_ms: { p95: vadLagMs(0.95), p99: vadLagMs(0.99) },
     underruns: rooms.reduce((sum, r) => sum + r.underruns, 0),
     failed_sessions: rooms.filter((r) => r.failed).length,
     cpu_pct_per_session: Math.round((cpuPct / ROOMS) * 10) / 10,
+    rss_mb_per_session: Math.round(((peakRssMb - baselineRssMb) / ROOMS) * 10) / 10,
     process_rss_mb: Math.round(peakRssMb),
     idle_rss_mb: Math.round(idle.rssMb),
+    baseline_rss_mb: Math.round(baselineRssMb),
     runtime_main_loop_lag_ms: {
       p99: Math.round(runtimeLagS('nodejs_eventloop_lag_p99_seconds') * 1000),
       max: Math.round(runtimeLagS('nodejs_eventloop_lag_max_seconds') * 1000),
@@ -214,17 +225,19 @@ try {
     harness_loop_delay_ms: { p99: Math.round(harnessDelay.percentile(99) / 1e6), max: Math.round(harnessDelay.max / 1e6) },
   };
   printReport(
-    `load test: ${ROOMS} room(s), thread isolation, ${PROVIDERS} providers, ${result.duration_s} s`,
+    `load test: ${ROOMS} room(s), ${ISOLATION} isolation, ${PROVIDERS} providers, ${result.duration_s} s`,
     [
       { measure: 'ear to ear (ms)', p50: result.ear_to_ear_ms.p50, p95: result.ear_to_ear_ms.p95, p99: result.ear_to_ear_ms.p99 },
       { measure: 'runtime overhead (ms)', p50: result.overhead_ms.p50, p95: result.overhead_ms.p95, p99: result.overhead_ms.p99 },
       { measure: 'greeting (ms)', p50: result.greeting_ms.p50, p95: result.greeting_ms.p95, p99: '-' },
       { measure: 'mode switch (ms)', p50: result.mode_switch_ms.p50, p95: '-', p99: result.mode_switch_ms.p99 },
+      { measure: 'VAD lag (ms)', p50: '-', p95: result.vad_lag_ms.p95, p99: result.vad_lag_ms.p99 },
     ],
   );
   console.error(
     `turns ${result.turns}, underruns ${result.underruns}, failed sessions ${result.failed_sessions}, ` +
-      `CPU ${result.cpu_pct_per_session}% of a core per session, RSS ${result.idle_rss_mb} MB idle -> ${result.process_rss_mb} MB peak, ` +
+      `CPU ${result.cpu_pct_per_session}% of a core per session, RSS ${result.rss_mb_per_session} MB per session ` +
+      `(${result.baseline_rss_mb} MB without sessions, ${result.idle_rss_mb} MB prewarmed, ${result.process_rss_mb} MB peak), ` +
       `main-thread lag p99 ${result.runtime_main_loop_lag_ms.p99} ms (max ${result.runtime_main_loop_lag_ms.max}), ` +
       `harness loop delay p99 ${result.harness_loop_delay_ms.p99} ms (max ${result.harness_loop_delay_ms.max})`,
   );

@@ -29,3 +29,28 @@ export function printReport(title: string, rows: Record<string, string | number>
   for (const row of rows) console.log(line(columns.map((c) => String(row[c]))));
   if (json) console.log(JSON.stringify(json));
 }
+
+/**
+ * The q-quantile (0..1) of a Prometheus histogram in `metricsText`, interpolated inside its
+ * bucket as Prometheus' histogram_quantile does; NaN without observations.
+ */
+export function histogramQuantile(metricsText: string, name: string, q: number): number {
+  const buckets = [...metricsText.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))].map((m) => ({
+    le: m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]),
+    count: Number(m[2]),
+  }));
+  const total = buckets.at(-1)?.count ?? 0;
+  if (!total) return Number.NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const bucket of buckets) {
+    if (bucket.count >= rank) {
+      if (!Number.isFinite(bucket.le)) return lower; // beyond the last bound: its lower edge
+      return lower + ((bucket.le - lower) * (rank - below)) / Math.max(1, bucket.count - below);
+    }
+    lower = bucket.le;
+    below = bucket.count;
+  }
+  return lower;
+}

@@ -49,6 +49,7 @@ const environmentSchema = z
     // --- names in Redis ---
     REDIS_PREFIX: z.string().default(''),
     // --- capacity and lifecycle ---
+    SESSION_ISOLATION: z.enum(['thread', 'process']).default('thread'),
     MAX_SESSIONS: positiveInt.default(10),
     PREWARM_SESSIONS: z.coerce.number().int().min(0).default(2),
     SESSION_HEAP_MB: positiveInt.default(256),
@@ -92,6 +93,8 @@ export interface RuntimeConfig {
         readonly cartesia: { readonly apiKey: string; readonly baseUrl: string | undefined };
       };
   readonly sessions: {
+    /** Where each session runs: a worker thread of this process, or a child process of its own. */
+    readonly isolation: Environment['SESSION_ISOLATION'];
     readonly max: number;
     readonly prewarm: number;
     readonly heapMb: number;
@@ -153,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
             cartesia: { apiKey: e.CARTESIA_API_KEY!, baseUrl: e.CARTESIA_BASE_URL },
           },
     sessions: {
+      isolation: e.SESSION_ISOLATION,
       max: e.MAX_SESSIONS,
       prewarm: Math.min(e.PREWARM_SESSIONS, e.MAX_SESSIONS),
       heapMb: e.SESSION_HEAP_MB,

@@ -9,7 +9,7 @@ import type { ControlCommand, EndReason, Mode, StartSession, TranscriptRole } fr
 /** What a session thread is given at creation, before any session is assigned to it. */
 export interface SessionThreadData {
   readonly config: RuntimeConfig;
-  /** file: URL of the module that builds the thread's pipeline (see agent/session-thread.ts). */
+  /** file: URL of the module that builds the session's pipeline (see agent/session-runner.ts). */
   readonly entry: string;
 }
 
@@ -54,8 +54,11 @@ export interface Utterance {
 }
 
 export type ToSession =
-  /** `media`: the session's port to the media owner (shared/media-messages.ts), transferred. */
-  | { type: 'start'; assignment: SessionAssignment; media: MessagePort }
+  /**
+   * `media`: a session thread's port to the media owner on the main thread (shared/media-messages.ts),
+   * transferred. A session process gets none: it owns its room itself.
+   */
+  | { type: 'start'; assignment: SessionAssignment; media?: MessagePort }
   /** End now for `reason` (stopped, replaced, shutdown...); the thread answers with `ended`. */
   | { type: 'end'; reason: EndReason }
   | { type: 'ping'; seq: number };
@@ -70,6 +73,8 @@ export type FromSession =
   | { type: 'command_applied'; command: ControlCommand['command']; latencyMs: number }
   /** A finalized utterance: queued in the session's transcript outbox by the main thread. */
   | { type: 'utterance'; utterance: Utterance }
+  /** VAD lags measured since the last report (ms), for the runtime's histogram. */
+  | { type: 'vad_lag'; lagsMs: number[] }
   | { type: 'ended'; reason: EndReason; error?: SerializedError }
   | { type: 'pong'; seq: number }
   /** One finished log line, written to stdout by the main thread (shared/logging.ts). */

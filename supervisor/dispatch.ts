@@ -13,17 +13,15 @@
 // process with room.
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { MessageChannel } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
-import { MediaSession } from './media-session.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
-import type { SessionThread } from './session-thread.ts';
+import type { SessionWorker } from './session-worker.ts';
 import type { Signals } from './signals.ts';
 import type { TranscriptDelivery } from './transcript-delivery.ts';
 
@@ -33,7 +31,7 @@ const log = logger('dispatch');
 const BOUNCE_DELAY_MS = 1_000;
 /** STOP must end a running session within 2 s (interface.md section 1): ask, then force at 1.5 s. */
 const STOP_GRACE_MS = 1_500;
-/** A replaced session gets this long to end before its thread is terminated. */
+/** A replaced session gets this long to end before its thread or process is terminated. */
 const REPLACE_GRACE_MS = 1_500;
 const STOP_MARKER_TTL_S = 24 * 3600;
 /** How many queued jobs a STOP scans for START jobs of its session (the stop marker covers the rest). */
@@ -41,7 +39,7 @@ const STOP_SCAN_LIMIT = 1_000;
 
 interface LocalSession {
   readonly ref: SessionRef;
-  thread?: SessionThread;
+  worker?: SessionWorker;
   endRequested?: EndReason;
   /** Our claim was taken over by the same job elsewhere: end without publishing SESSION_ENDED. */
   silent?: boolean;
@@ -168,19 +166,17 @@ export class Dispatcher {
       const conversation = await transcripts.conversation(ref.sessionId);
       // Queued first, so the central server hears of it before any transcript of this run.
       await transcripts.sessionStarting(ref.sessionId, ref.roomId, resumed);
-      let thread: SessionThread;
+      let worker: SessionWorker;
       let warm: boolean;
-      const channel = new MessageChannel();
-      const media = MediaSession.serve(channel.port1, spec, config, () => void thread?.end('error', STOP_GRACE_MS));
       try {
-        ({ thread, warm } = await pool.acquire(releaseReservation));
-        session.thread = thread;
-        // Thread messages arrive outside the job's log scope: give them the session's.
-        thread.onMessage = (message) =>
+        ({ worker, warm } = await pool.acquire(releaseReservation));
+        session.worker = worker;
+        // Session messages arrive outside the job's log scope: give them the session's.
+        worker.onMessage = (message) =>
           withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => this.onSessionMessage(ref, message));
-        await thread.start({ jobId: ref.jobId, spec, resumed, conversation }, channel.port2);
+        await worker.start({ jobId: ref.jobId, spec, resumed, conversation });
       } catch (err) {
-        await media.close();
+        if (session.worker) await session.worker.end('error', STOP_GRACE_MS);
         await claim.release();
         throw err;
       }
@@ -193,11 +189,10 @@ export class Dispatcher {
       if (session.endRequested) this.requestEnd(session, session.endRequested);
       void claim.lost.then(() => {
         session.silent = true;
-        void thread.end('replaced', REPLACE_GRACE_MS);
+        void worker.end('replaced', REPLACE_GRACE_MS);
       });
 
-      const end = await thread.ended;
-      await media.close();
+      const end = await worker.ended;
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
       if (!session.silent) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
       await claim.release();
@@ -238,10 +233,10 @@ export class Dispatcher {
 
   private requestEnd(session: LocalSession, reason: 'stopped' | 'replaced' | 'shutdown'): void {
     session.endRequested ??= reason;
-    if (session.thread) void session.thread.end(reason, reason === 'shutdown' ? this.deps.config.shutdownGraceMs : STOP_GRACE_MS);
+    if (session.worker) void session.worker.end(reason, reason === 'shutdown' ? this.deps.config.shutdownGraceMs : STOP_GRACE_MS);
   }
 
-  private onSessionMessage(ref: SessionRef, message: Parameters<SessionThread['onMessage']>[0]): void {
+  private onSessionMessage(ref: SessionRef, message: Parameters<SessionWorker['onMessage']>[0]): void {
     const { events, metrics } = this.deps;
     const publish = (promise: Promise<void>) => promise.catch((err) => log.error('event publish failed', errorFields(err)));
     switch (message.type) {
@@ -254,8 +249,11 @@ export class Dispatcher {
       case 'command_applied':
         metrics.commandApplySeconds.observe({ command: message.command }, Math.max(0, message.latencyMs) / 1000);
         break;
+      case 'vad_lag':
+        for (const lag of message.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
+        break;
       case 'utterance':
-        // Durable in Redis in the order the thread finalized them (one connection, in order).
+        // Durable in Redis in the order the session finalized them (one connection, in order).
         this.deps.transcripts.queue(ref.sessionId, ref.roomId, message.utterance).catch((err) => log.error('transcript not queued', errorFields(err)));
         break;
     }

@@ -34,6 +34,12 @@ export class RuntimeMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     registers: [this.registry],
   });
+  readonly vadLagSeconds = new Histogram({
+    name: 'interviewer_vad_lag_seconds',
+    help: 'How far each VAD inference result trails the arrival of the audio it read (every 32 ms window of every session)',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    registers: [this.registry],
+  });
   readonly sessionStartSeconds = new Histogram({
     name: 'interviewer_session_start_seconds',
     help: 'From START_SESSION job added to its session thread running, by whether a prewarmed thread was used',

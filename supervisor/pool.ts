@@ -1,14 +1,15 @@
-// The pool of session threads of one process: at most `max` live sessions, plus `prewarm` idle
-// threads that already loaded the session modules, so a START does not pay for loading them.
-// A thread runs one session and exits; the pool replaces idle threads as they are taken.
+// The pool of session workers of one process (threads, or child processes with
+// SESSION_ISOLATION=process): at most `max` live sessions, plus `prewarm` idle workers that already
+// loaded the session modules, so a START does not pay for loading them. A worker runs one session
+// and exits; the pool replaces idle workers as they are taken.
 import { logger, withoutLogContext } from '../shared/logging.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { RuntimeMetrics } from './metrics.ts';
-import { SessionThread } from './session-thread.ts';
+import { SessionWorker } from './session-worker.ts';
 
 const log = logger('pool');
 
-/** Consecutive threads failing before `ready` after which the pool stops prewarming (a broken build). */
+/** Consecutive workers failing before `ready` after which the pool stops prewarming (a broken build). */
 const MAX_BOOTSTRAP_FAILURES = 3;
 
 export class PoolFullError extends Error {
@@ -16,9 +17,9 @@ export class PoolFullError extends Error {
 }
 
 export class SessionPool {
-  private readonly idle: SessionThread[] = [];
-  private readonly warming = new Set<SessionThread>();
-  private readonly live = new Set<SessionThread>();
+  private readonly idle: SessionWorker[] = [];
+  private readonly warming = new Set<SessionWorker>();
+  private readonly live = new Set<SessionWorker>();
   private reserved = 0;
   private bootstrapFailures = 0;
   private closed = false;
@@ -32,7 +33,7 @@ export class SessionPool {
     metrics.capacity.set(config.sessions.max);
   }
 
-  /** Starts prewarming; resolves when the prewarmed threads are ready (or failed to be). */
+  /** Starts prewarming; resolves when the prewarmed workers are ready (or failed to be). */
   async start(): Promise<void> {
     this.fill();
     await Promise.allSettled([...this.warming].map((t) => t.ready));
@@ -70,61 +71,61 @@ export class SessionPool {
   }
 
   /**
-   * A ready thread for a session, taking a prewarmed one when there is one. The caller must hold
-   * a reservation; it is converted into the live thread.
+   * A ready worker for a session, taking a prewarmed one when there is one. The caller must hold
+   * a reservation; it is converted into the live worker.
    */
-  async acquire(releaseReservation: () => void): Promise<{ thread: SessionThread; warm: boolean }> {
-    let thread = this.idle.shift();
-    const warm = thread !== undefined;
-    if (!thread) {
-      thread = this.spawn();
+  async acquire(releaseReservation: () => void): Promise<{ worker: SessionWorker; warm: boolean }> {
+    let worker = this.idle.shift();
+    const warm = worker !== undefined;
+    if (!worker) {
+      worker = this.spawn();
       try {
-        await thread.ready;
+        await worker.ready;
       } catch (err) {
         releaseReservation();
         throw err;
       }
     }
     releaseReservation();
-    this.live.add(thread);
-    void thread.ended.then(() => {
-      this.live.delete(thread);
+    this.live.add(worker);
+    void worker.ended.then(() => {
+      this.live.delete(worker);
       this.updateGauges();
+      this.fill();
     });
     this.updateGauges();
     this.fill();
-    return { thread, warm };
+    return { worker, warm };
   }
 
-  private spawn(): SessionThread {
-    return new SessionThread(
-      { config: this.config, entry: this.entry.href },
-      { heapMb: this.config.sessions.heapMb, hangTimeoutMs: this.config.sessions.hangTimeoutMs },
-    );
+  private spawn(): SessionWorker {
+    return new SessionWorker({ config: this.config, entry: this.entry.href }, this.config);
   }
 
-  /** Tops the idle threads up to `prewarm`. Idle threads belong to no session, whoever triggered this. */
+  /** Tops the idle workers up to `prewarm` (or the free slots). Idle workers belong to no session, whoever triggered this. */
   private fill(): void {
     withoutLogContext(() => this.fillIdle());
   }
 
   private fillIdle(): void {
     if (this.closed || !this.healthy) return;
-    while (this.idle.length + this.warming.size < this.config.sessions.prewarm) {
-      const thread = this.spawn();
-      this.warming.add(thread);
-      thread.ready.then(
+    // Never more idle workers than free slots: a full process would only hold them.
+    const wanted = Math.min(this.config.sessions.prewarm, this.config.sessions.max - this.liveCount);
+    while (this.idle.length + this.warming.size < wanted) {
+      const worker = this.spawn();
+      this.warming.add(worker);
+      worker.ready.then(
         () => {
-          this.warming.delete(thread);
+          this.warming.delete(worker);
           this.bootstrapFailures = 0;
-          if (this.closed) return void thread.terminate();
-          this.idle.push(thread);
-          // An idle thread that dies (it should not) is dropped and replaced.
-          void thread.exited.then(() => {
-            const index = this.idle.indexOf(thread);
+          if (this.closed) return void worker.terminate();
+          this.idle.push(worker);
+          // An idle worker that dies (it should not) is dropped and replaced.
+          void worker.exited.then(() => {
+            const index = this.idle.indexOf(worker);
             if (index >= 0) {
               this.idle.splice(index, 1);
-              log.warn('idle session thread exited; replacing it');
+              log.warn('idle session worker exited; replacing it');
               this.fill();
             }
           });
@@ -132,35 +133,35 @@ export class SessionPool {
           for (const wake of this.waitingForIdle.splice(0)) wake();
         },
         (err: Error) => {
-          this.warming.delete(thread);
+          this.warming.delete(worker);
           this.bootstrapFailures++;
-          log.error('session thread failed to start', {
+          log.error('session worker failed to start', {
             error: { name: err.name, message: err.message },
             consecutive_failures: this.bootstrapFailures,
           });
           if (this.healthy) this.fill();
-          else log.error('stopped prewarming session threads after repeated bootstrap failures');
+          else log.error('stopped prewarming session workers after repeated bootstrap failures');
         },
       );
     }
     this.updateGauges();
   }
 
-  /** Resolves once `count` prewarmed threads are idle (for benchmarks and tests). */
+  /** Resolves once `count` prewarmed workers are idle (for benchmarks and tests). */
   async whenIdle(count = this.config.sessions.prewarm): Promise<void> {
     while (this.idle.length < count) await new Promise<void>((resolve) => this.waitingForIdle.push(resolve));
   }
 
   /** Asks every live session to end for `reason`; force-terminates those still running after `graceMs`. */
   async endAll(reason: 'shutdown', graceMs: number): Promise<void> {
-    await Promise.all([...this.live].map((thread) => thread.end(reason, graceMs)));
+    await Promise.all([...this.live].map((worker) => worker.end(reason, graceMs)));
   }
 
-  /** Stops prewarming and ends idle threads. Live sessions are ended by endAll() first. */
+  /** Stops prewarming and ends idle workers. Live sessions are ended by endAll() first. */
   async close(): Promise<void> {
     this.closed = true;
-    const threads = [...this.idle.splice(0), ...this.warming];
-    await Promise.all(threads.map((t) => t.terminate()));
+    const workers = [...this.idle.splice(0), ...this.warming];
+    await Promise.all(workers.map((t) => t.terminate()));
     await Promise.all([...this.live].map((t) => t.exited));
     this.updateGauges();
   }

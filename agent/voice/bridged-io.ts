@@ -17,8 +17,10 @@ export class BridgedAudioInput extends voice.AudioInput {
     this.multiStream.addInputStream(stream);
   }
 
-  push(samples: Int16Array): void {
-    this.controller?.enqueue(new AudioFrame(samples, INPUT_SAMPLE_RATE, 1, samples.length));
+  push(samples: Int16Array): AudioFrame {
+    const frame = new AudioFrame(samples, INPUT_SAMPLE_RATE, 1, samples.length);
+    this.controller?.enqueue(frame);
+    return frame;
   }
 
   override async close(): Promise<void> {

@@ -19,6 +19,7 @@ import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';
 import { BridgedAudioInput, BridgedAudioOutput, CaptionTextOutput } from './bridged-io.ts';
 import { type InterviewerActivity, SilenceCheckIn } from './silence-check-in.ts';
+import { VadLagMeter } from './vad-lag.ts';
 
 const log = logger('session');
 
@@ -38,6 +39,8 @@ export const VAD_PROFILE: Record<Mode, { minSilenceDuration: number; minSpeechDu
   CODING: { minSilenceDuration: 1_000, minSpeechDuration: 200 },
 };
 export const BARGE_IN_MIN_SPEECH_MS = 300;
+/** How often measured VAD lags go to the runtime's histogram. */
+const VAD_LAG_REPORT_MS = 2_000;
 
 /** What the interviewer is told, without a spoken reply, when the mode changes. */
 export const MODE_INSTRUCTIONS: Record<Mode, string> = {
@@ -102,6 +105,8 @@ function earlierConversation(turns: PipelineContext['assignment']['conversation'
 export class VoicePipeline implements InterviewPipeline {
   private session: voice.AgentSession | undefined;
   private readonly input = new BridgedAudioInput();
+  private readonly vadLag = new VadLagMeter();
+  private vadLagTimer: NodeJS.Timeout | undefined;
   private readonly output: BridgedAudioOutput;
   private mode: Mode;
   private candidatePresent = false;
@@ -131,6 +136,7 @@ export class VoicePipeline implements InterviewPipeline {
     this.media = context.media;
     this.output = new BridgedAudioOutput(this.media, providers.tts.sampleRate);
     this.media.on('message', (message: FromMediaOwner) => this.onMediaMessage(message));
+    this.vadLag.watch(vad);
     // Record the stream each time the framework opens one (it reopens after errors).
     const openStream = providers.stt.stream.bind(providers.stt);
     providers.stt.stream = (options) => (this.sttStream = openStream(options));
@@ -141,7 +147,7 @@ export class VoicePipeline implements InterviewPipeline {
       case 'audio_in':
         // Until the session runs nobody reads the input: queued audio would reach the VAD late
         // as a backlog ("slower than realtime") and open the first turn with stale sound.
-        if (this.listening) this.input.push(message.samples);
+        if (this.listening) this.vadLag.arrived(this.input.push(message.samples));
         break;
       case 'playback_started':
         this.checkIn.setPlaying(true);
@@ -227,6 +233,7 @@ export class VoicePipeline implements InterviewPipeline {
     );
     await session.start({ agent });
     this.listening = true;
+    this.vadLagTimer = setInterval(() => this.reportVadLag(), VAD_LAG_REPORT_MS);
     this.agent = agent;
     if (this.latestCode) await this.updateCode(this.latestCode.code, this.latestCode.language);
     await this.tellMode();
@@ -364,7 +371,14 @@ export class VoicePipeline implements InterviewPipeline {
     await this.agent.updateChatCtx(ctx);
   }
 
+  private reportVadLag(): void {
+    const lags = this.vadLag.take();
+    if (lags.length) this.context.vadLag(lags);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.vadLagTimer);
+    this.reportVadLag();
     this.checkIn.close();
     await this.session?.close().catch((err) => log.warn('agent session close failed', { error: String(err) }));
     await this.input.close();

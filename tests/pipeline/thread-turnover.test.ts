@@ -32,6 +32,6 @@ describe('session thread turnover', () => {
       await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
       assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'terminated');
     }
-    assert.ok(!runtime.logs.some((l) => l.message === 'session thread failed to start'), 'a thread failed to start');
+    assert.ok(!runtime.logs.some((l) => l.message === 'session worker failed to start'), 'a thread failed to start');
   });
 });

@@ -1,0 +1,187 @@
+// The supervisor's handle on one session's thread or process: spawn -> ready -> start -> ended ->
+// exited.
+//
+// `ended` resolves exactly once, whatever ends the session: its own report, an uncaught error,
+// running out of heap, a hang (no pong within the hang timeout), or a forced termination after an
+// end request was not honoured in time (then the requested reason). A session thread's room is
+// held here, by the media owner on the main thread; `ended` resolves once it has left the room.
+import { MessageChannel } from 'node:worker_threads';
+import type { RuntimeConfig } from '../shared/config.ts';
+import { logger } from '../shared/logging.ts';
+import type { EndReason } from '../shared/protocol.ts';
+import type { FromSession, SerializedError, SessionAssignment, SessionThreadData } from '../shared/thread-messages.ts';
+import { MediaSession } from './media-session.ts';
+import { type HostExit, type SessionHost, processHost, threadHost } from './session-hosts.ts';
+
+const log = logger('pool');
+
+export interface WorkerEnd {
+  reason: EndReason;
+  error?: SerializedError;
+}
+
+/** A thread or process that has not loaded its modules by then is broken (cold loads measured ~1-2 s here). */
+const READY_TIMEOUT_MS = 30_000;
+const PING_INTERVAL_MS = 1_000;
+/** The old generation a session may use beyond the heap limit is the session's; young stays small. */
+const YOUNG_GENERATION_MB = 8;
+/** A session's room failing to join ends it this fast. */
+const MEDIA_FAILURE_GRACE_MS = 1_500;
+
+export type SessionMessage = Extract<
+  FromSession,
+  { type: 'mode_changed' | 'command_rejected' | 'command_applied' | 'utterance' | 'vad_lag' }
+>;
+
+export class SessionWorker {
+  private readonly host: SessionHost;
+  readonly ready: Promise<void>;
+  readonly ended: Promise<WorkerEnd>;
+  readonly exited: Promise<void>;
+  private resolveEnded!: (end: WorkerEnd | Promise<WorkerEnd>) => void;
+  private endResult: WorkerEnd | undefined;
+  private startedResolve: (() => void) | undefined;
+  private requestedReason: EndReason | undefined;
+  private lastPongAt = Date.now();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private terminating = false;
+  private media: { close(): Promise<void> } | undefined;
+  onMessage: (message: SessionMessage) => void = () => {};
+
+  constructor(
+    data: SessionThreadData,
+    private readonly config: RuntimeConfig,
+  ) {
+    const limits = { heapMb: config.sessions.heapMb, youngGenerationMb: YOUNG_GENERATION_MB };
+    this.host = config.sessions.isolation === 'process' ? processHost(data, limits) : threadHost(data, limits);
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
+
+    let readyResolve!: () => void;
+    let readyReject!: (err: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      readyResolve = resolve;
+      readyReject = reject;
+    });
+    const readyTimer = setTimeout(() => {
+      readyReject(new Error(`session ${this.host.kind} not ready within ${READY_TIMEOUT_MS} ms`));
+      void this.host.terminate();
+    }, READY_TIMEOUT_MS);
+    void this.ready.finally(() => clearTimeout(readyTimer)).catch(() => {});
+
+    this.host.onMessage((raw) => {
+      const message = raw as FromSession;
+      switch (message.type) {
+        case 'ready':
+          readyResolve();
+          break;
+        case 'started':
+          this.startedResolve?.();
+          break;
+        case 'pong':
+          this.lastPongAt = Date.now();
+          break;
+        case 'log':
+          process.stdout.write(`${message.line}\n`);
+          break;
+        case 'ended':
+          this.finish({ reason: message.reason, ...(message.error ? { error: message.error } : {}) });
+          // Never reused: a finished session's thread or process goes away with everything it held.
+          void this.host.terminate();
+          break;
+        case 'mode_changed':
+        case 'command_rejected':
+        case 'command_applied':
+        case 'utterance':
+        case 'vad_lag':
+          this.onMessage(message);
+          break;
+      }
+    });
+    this.host.onExit((exit) => {
+      clearInterval(this.pingTimer);
+      readyReject(new Error(`session ${this.host.kind} exited (${describeExit(exit)}) before it was ready`));
+      if (this.endResult || this.terminating) return;
+      if (this.requestedReason) {
+        this.finish({ reason: this.requestedReason });
+        return;
+      }
+      const error: SerializedError = exit.outOfMemory
+        ? { name: 'SessionOutOfMemory', message: `session ${this.host.kind} exceeded its ${config.sessions.heapMb} MB heap` }
+        : { name: exit.error?.name ?? 'SessionExited', message: exit.error?.message ?? `session ${this.host.kind} exited (${describeExit(exit)})` };
+      log.error(`session ${this.host.kind} died`, { exit_code: exit.code, signal: exit.signal, error });
+      this.finish({ reason: 'error', error });
+    });
+  }
+
+  get isolation(): 'thread' | 'process' {
+    return this.host.kind;
+  }
+
+  private finish(end: WorkerEnd): void {
+    if (this.endResult) return;
+    this.endResult = end;
+    clearInterval(this.pingTimer);
+    const media = this.media;
+    this.resolveEnded(media ? media.close().then(() => end) : end);
+  }
+
+  /** Hands the session to the (ready) thread or process; resolves once it runs, rejects if it ended first. */
+  async start(assignment: SessionAssignment): Promise<void> {
+    const started = new Promise<void>((resolve) => (this.startedResolve = resolve));
+    if (this.host.kind === 'thread') {
+      // rtc-node is process-global: the thread's room is joined here, on the main thread.
+      const channel = new MessageChannel();
+      this.media = MediaSession.serve(channel.port1, assignment.spec, this.config, () => void this.end('error', MEDIA_FAILURE_GRACE_MS));
+      this.host.post({ type: 'start', assignment, media: channel.port2 }, [channel.port2]);
+    } else {
+      this.host.post({ type: 'start', assignment });
+    }
+    this.lastPongAt = Date.now();
+    this.pingTimer = setInterval(() => this.checkAlive(), PING_INTERVAL_MS);
+    const outcome = await Promise.race([started.then(() => null), this.ended]);
+    if (outcome) throw new Error(`session ended before it started: ${outcome.reason}${outcome.error ? ` (${outcome.error.message})` : ''}`);
+  }
+
+  private checkAlive(): void {
+    const hangTimeoutMs = this.config.sessions.hangTimeoutMs;
+    if (Date.now() - this.lastPongAt > hangTimeoutMs) {
+      log.error(`session ${this.host.kind} hung: no answer to pings`, { hang_timeout_ms: hangTimeoutMs });
+      this.finish({ reason: 'error', error: { name: 'SessionHung', message: `no answer to pings for ${hangTimeoutMs} ms` } });
+      void this.host.terminate();
+      return;
+    }
+    this.host.post({ type: 'ping', seq: ++this.seq });
+  }
+
+  /**
+   * Asks the session to end for `reason`; terminates its thread or process if it has not ended
+   * after `graceMs`. Resolves with how it ended (the requested reason, unless it had already ended).
+   */
+  async end(reason: EndReason, graceMs: number): Promise<WorkerEnd> {
+    if (!this.endResult) {
+      this.requestedReason ??= reason;
+      this.host.post({ type: 'end', reason });
+      const timer = setTimeout(() => {
+        log.warn(`session did not end in time, terminating its ${this.host.kind}`, { grace_ms: graceMs, reason });
+        this.finish({ reason: this.requestedReason ?? reason });
+        void this.host.terminate();
+      }, graceMs);
+      await this.ended;
+      clearTimeout(timer);
+    }
+    return this.ended;
+  }
+
+  /** Ends an idle thread or process (no session) at once. */
+  async terminate(): Promise<void> {
+    this.terminating = true;
+    await this.host.terminate();
+  }
+}
+
+function describeExit(exit: HostExit): string {
+  const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+  return exit.error ? `${how}: ${exit.error.message}` : how;
+}
