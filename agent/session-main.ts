@@ -1,4 +1,4 @@
-// Entry module of a session thread (loaded through thread-bootstrap.mjs) or session process. Module
+// Entry module of a session thread or session process (bundled at start, supervisor/session-bundle.ts). Module
 // loading and the VAD model load happen here, before the thread reports ready, so a prewarmed
 // thread or process starts an interview without paying for them.
 import * as silero from '@livekit/agents-plugin-silero';

@@ -1,6 +1,7 @@
 // One interview inside its session thread: the control stream, the pipeline, and the one way it
 // ends. `end()` may be called from anywhere (a command, the supervisor, the pipeline, a lost
 // Redis); the first reason wins and the rest are ignored.
+import { getHeapStatistics } from 'node:v8';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger } from '../shared/logging.ts';
 import { type ControlCommand, type EndReason, LIMITS, type Mode } from '../shared/protocol.ts';
@@ -79,7 +80,14 @@ export class Session {
     ]);
     if (!stopped) log.warn('pipeline did not stop in time', { timeout_ms: PIPELINE_STOP_TIMEOUT_MS });
     await this.pipeline.close().catch((err) => log.error('pipeline close failed', errorFields(err)));
-    log.info('session ended', { reason: result.reason });
+    // This isolate's heap: what the session really kept, next to what its GC let grow.
+    const heap = getHeapStatistics();
+    log.info('session ended', {
+      reason: result.reason,
+      heap_used_mb: Math.round(heap.used_heap_size / 1048576),
+      heap_total_mb: Math.round(heap.total_heap_size / 1048576),
+      external_mb: Math.round(heap.external_memory / 1048576),
+    });
     return result;
   }
 

@@ -6,7 +6,7 @@
 // central server does, ramped at `--ramp` rooms/s.
 //
 //   npm run loadtest -- [--rooms 2] [--ramp 1] [--duration 0] [--providers fakes|offline]
-//                       [--isolation thread|process] [--json]
+//                       [--isolation thread|process] [--env NAME=value ...] [--json]
 //
 // fakes: the real Deepgram/Gemini/Cartesia plugins against local fakes with fixed latencies (STT
 // final 50 ms after Finalize, LLM first token 100 ms, TTS first audio 80 ms); offline: pocketsphinx,
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '0' },
     providers: { type: 'string', default: 'fakes' },
     isolation: { type: 'string', default: 'thread' },
+    // Extra runtime settings for trying memory and latency levers, e.g. --env SESSION_HEAP_MB=64.
+    env: { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
   },
 });
@@ -159,7 +161,8 @@ if (PROVIDERS === 'fakes') {
   });
 }
 const central = await CentralServer.start();
-const runtimeEnv = { ...env, CENTRAL_SERVER_URL: central.url, SESSION_ISOLATION: ISOLATION, MAX_SESSIONS: String(ROOMS) };
+const extraEnv = Object.fromEntries(args.env.map((pair) => [pair.split('=')[0]!, pair.slice(pair.indexOf('=') + 1)]));
+const runtimeEnv = { ...env, ...extraEnv, CENTRAL_SERVER_URL: central.url, SESSION_ISOLATION: ISOLATION, MAX_SESSIONS: String(ROOMS) };
 const product = await startVoiceRuntime({ ...runtimeEnv, PREWARM_SESSIONS: String(ROOMS), RUNTIME_ID: 'loadtest' });
 try {
   // What a runtime costs with no session at all: the base the per-session memory is counted from.

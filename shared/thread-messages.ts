@@ -9,7 +9,7 @@ import type { ControlCommand, EndReason, Mode, StartSession, TranscriptRole } fr
 /** What a session thread is given at creation, before any session is assigned to it. */
 export interface SessionThreadData {
   readonly config: RuntimeConfig;
-  /** file: URL of the module that builds the session's pipeline (see agent/session-runner.ts). */
+  /** file: URL of the bundled module that builds the session's pipeline (see agent/session-runner.ts). */
   readonly entry: string;
 }
 

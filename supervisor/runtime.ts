@@ -12,6 +12,7 @@ import { RuntimeMetrics } from './metrics.ts';
 import { pinNativeAddons } from './native-addons.ts';
 import { OpsServer } from './ops-server.ts';
 import { SessionPool } from './pool.ts';
+import { type SessionBundle, bundleSessionEntry } from './session-bundle.ts';
 import { RoomClaims } from './room-claims.ts';
 import { Signals } from './signals.ts';
 import { DEFAULT_DELIVERY, TranscriptDelivery } from './transcript-delivery.ts';
@@ -22,7 +23,7 @@ export const DEFAULT_SESSION_ENTRY = new URL('../agent/session-main.ts', import.
 const HEALTH_PING_TIMEOUT_MS = 1_000;
 
 export interface RuntimeOptions {
-  /** Module each session thread runs (see agent/session-thread.ts); tests give their own. */
+  /** Module each session thread or process runs (see agent/session-runner.ts); tests give their own. */
   sessionEntry?: URL;
 }
 
@@ -40,6 +41,7 @@ export class Runtime {
     private readonly transcripts: TranscriptDelivery,
     private readonly queue: Queue,
     private readonly connections: Redis[],
+    private readonly bundle: SessionBundle,
   ) {}
 
   static async start(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -57,7 +59,10 @@ export class Runtime {
     const signals = new Signals(config.redis.url, redis, names.signals);
     await signals.start();
     const claims = new RoomClaims(redis, names, signals, events, config.runtimeId, Math.round(config.jobs.lockMs / 3));
-    const pool = new SessionPool(config, options.sessionEntry ?? DEFAULT_SESSION_ENTRY, metrics);
+    const bundleStartedAt = Date.now();
+    const bundle = await bundleSessionEntry(options.sessionEntry ?? DEFAULT_SESSION_ENTRY);
+    log.info('session code bundled', { ms: Date.now() - bundleStartedAt });
+    const pool = new SessionPool(config, bundle.url, metrics);
     await pool.start();
     const transcripts = new TranscriptDelivery(
       redis,
@@ -85,7 +90,7 @@ export class Runtime {
       prewarmed: pool.idleCount,
       providers: config.providers.kind,
     });
-    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, transcripts, queue, [redis, bullConnection]);
+    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, transcripts, queue, [redis, bullConnection], bundle);
   }
 
   /** Graceful shutdown; the same promise on repeated calls. */
@@ -107,6 +112,7 @@ export class Runtime {
       ['signals', () => this.signals.close()],
       ['queue', () => this.queue.close()],
       ['redis', () => Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())))],
+      ['session bundle', async () => this.bundle.remove()],
     ];
     for (const [name, step] of steps) {
       const startedAt = Date.now();

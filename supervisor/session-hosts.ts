@@ -30,12 +30,14 @@ export interface SessionHost {
   terminate(): Promise<void>;
 }
 
-const BOOTSTRAP = new URL('../agent/thread-bootstrap.mjs', import.meta.url);
-
 export function threadHost(data: SessionThreadData, limits: HostLimits): SessionHost {
-  const worker = new Worker(BOOTSTRAP, {
+  // The entry is the bundled session code (supervisor/session-bundle.ts): plain JavaScript.
+  const worker = new Worker(new URL(data.entry), {
     workerData: data,
     resourceLimits: { maxOldGenerationSizeMb: limits.heapMb, maxYoungGenerationSizeMb: limits.youngGenerationMb },
+    // Not this process's flags: under tsx those load its loader into every thread, which turns on
+    // source maps and keeps every module's map and sources (~50 MB per session measured here).
+    execArgv: [],
     // Log lines arrive as messages (shared/logging.ts); anything else a library prints is
     // forwarded by Node to our stdout/stderr.
     stdout: false,
@@ -62,13 +64,10 @@ export function threadHost(data: SessionThreadData, limits: HostLimits): Session
 
 /** What V8 prints when a process runs out of heap (it then aborts). */
 const OUT_OF_MEMORY = /Reached heap limit|JavaScript heap out of memory/;
-const TSX_LOADER = import.meta.resolve('tsx');
 
 export function processHost(data: SessionThreadData, limits: HostLimits): SessionHost {
   const child: ChildProcess = fork(fileURLToPath(data.entry), [], {
     execArgv: [
-      '--import',
-      TSX_LOADER,
       `--max-old-space-size=${limits.heapMb}`,
       // V8's young generation is three semi-spaces: the same cap a session thread gets.
       `--max-semi-space-size=${Math.max(1, Math.round(limits.youngGenerationMb / 3))}`,
