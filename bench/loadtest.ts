@@ -62,7 +62,8 @@ const QUIET_MS = 1_500;
 const TAIL_MS = 200;
 /** A gap this long inside one reply is audible: playback ran dry. */
 const UNDERRUN_GAP_MS = 300;
-const REPLY = 'Thank you. Could you tell me more about how you would approach that, and which trade-offs you would weigh first?';
+/** Short, so a room's script (five turns) takes about a minute; the measures start at its first audio. */
+const REPLY = 'Thank you. Could you tell me more about that?';
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -7,7 +7,7 @@
 // held here, by the media owner on the main thread; `ended` resolves once it has left the room.
 import { MessageChannel } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
-import { logger } from '../shared/logging.ts';
+import { type LogContext, logger, withLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import type { FromSession, SerializedError, SessionAssignment, SessionThreadData } from '../shared/thread-messages.ts';
 import { MediaSession } from './media-session.ts';
@@ -46,7 +46,10 @@ export class SessionWorker {
   private pingTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private terminating = false;
+  private readyReject!: (err: Error) => void;
   private media: { close(): Promise<void> } | undefined;
+  /** The session's, once it has one: this worker was made outside any session's log scope. */
+  private logContext: LogContext = {};
   onMessage: (message: SessionMessage) => void = () => {};
 
   constructor(
@@ -59,13 +62,12 @@ export class SessionWorker {
     this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
 
     let readyResolve!: () => void;
-    let readyReject!: (err: Error) => void;
     this.ready = new Promise((resolve, reject) => {
       readyResolve = resolve;
-      readyReject = reject;
+      this.readyReject = reject;
     });
     const readyTimer = setTimeout(() => {
-      readyReject(new Error(`session ${this.host.kind} not ready within ${READY_TIMEOUT_MS} ms`));
+      this.readyReject(new Error(`session ${this.host.kind} not ready within ${READY_TIMEOUT_MS} ms`));
       void this.host.terminate();
     }, READY_TIMEOUT_MS);
     void this.ready.finally(() => clearTimeout(readyTimer)).catch(() => {});
@@ -99,20 +101,22 @@ export class SessionWorker {
           break;
       }
     });
-    this.host.onExit((exit) => {
-      clearInterval(this.pingTimer);
-      readyReject(new Error(`session ${this.host.kind} exited (${describeExit(exit)}) before it was ready`));
-      if (this.endResult || this.terminating) return;
-      if (this.requestedReason) {
-        this.finish({ reason: this.requestedReason });
-        return;
-      }
-      const error: SerializedError = exit.outOfMemory
-        ? { name: 'SessionOutOfMemory', message: `session ${this.host.kind} exceeded its ${config.sessions.heapMb} MB heap` }
-        : { name: exit.error?.name ?? 'SessionExited', message: exit.error?.message ?? `session ${this.host.kind} exited (${describeExit(exit)})` };
-      log.error(`session ${this.host.kind} died`, { exit_code: exit.code, signal: exit.signal, error });
-      this.finish({ reason: 'error', error });
-    });
+    this.host.onExit((exit) => withLogContext(this.logContext, () => this.onExit(exit)));
+  }
+
+  private onExit(exit: HostExit): void {
+    clearInterval(this.pingTimer);
+    this.readyReject(new Error(`session ${this.host.kind} exited (${describeExit(exit)}) before it was ready`));
+    if (this.endResult || this.terminating) return;
+    if (this.requestedReason) {
+      this.finish({ reason: this.requestedReason });
+      return;
+    }
+    const error: SerializedError = exit.outOfMemory
+      ? { name: 'SessionOutOfMemory', message: `session ${this.host.kind} exceeded its ${this.config.sessions.heapMb} MB heap` }
+      : { name: exit.error?.name ?? 'SessionExited', message: exit.error?.message ?? `session ${this.host.kind} exited (${describeExit(exit)})` };
+    log.error(`session ${this.host.kind} died`, { exit_code: exit.code, signal: exit.signal, error });
+    this.finish({ reason: 'error', error });
   }
 
   get isolation(): 'thread' | 'process' {
@@ -129,6 +133,7 @@ export class SessionWorker {
 
   /** Hands the session to the (ready) thread or process; resolves once it runs, rejects if it ended first. */
   async start(assignment: SessionAssignment): Promise<void> {
+    this.logContext = { session_id: assignment.spec.session_id, room_id: assignment.spec.room_id };
     const started = new Promise<void>((resolve) => (this.startedResolve = resolve));
     if (this.host.kind === 'thread') {
       // rtc-node is process-global: the thread's room is joined here, on the main thread.
@@ -139,7 +144,7 @@ export class SessionWorker {
       this.host.post({ type: 'start', assignment });
     }
     this.lastPongAt = Date.now();
-    this.pingTimer = setInterval(() => this.checkAlive(), PING_INTERVAL_MS);
+    this.pingTimer = setInterval(() => withLogContext(this.logContext, () => this.checkAlive()), PING_INTERVAL_MS);
     const outcome = await Promise.race([started.then(() => null), this.ended]);
     if (outcome) throw new Error(`session ended before it started: ${outcome.reason}${outcome.error ? ` (${outcome.error.message})` : ''}`);
   }
