@@ -201,6 +201,17 @@ try {
   const turns = rooms.flatMap((r) => r.turns);
   const earToEar = turns.map((t) => t.earToEarMs);
   const overhead = turns.map((t) => t.earToEarMs - END_OF_TURN_MS[t.mode] - fakeMs);
+  // The same turns timed inside the runtime ("reply started": from the VAD's end of speech to the
+  // first reply audio handed to the room), so the media path both ways is left out.
+  const replyFakeMs = PROVIDERS === 'fakes' ? FAKE_LATENCY_MS.llm + FAKE_LATENCY_MS.tts : 0;
+  const inRuntime = product.runtime.logs
+    .filter((l) => l.message === 'reply started')
+    .map((l) => {
+      // Less the configured end-of-turn silence of the turn's mode (not the measured delay, whose
+      // lateness is the runtime's).
+      const configured = Number(l.eou_delay_ms) > 2_000 ? END_OF_TURN_MS.CODING : END_OF_TURN_MS.CONVERSATIONAL;
+      return Number(l.from_speech_end_ms) - configured - replyFakeMs;
+    });
   const greeting = rooms.map((r) => r.greetingMs).filter(Number.isFinite);
   const switches = rooms.flatMap((r) => r.modeSwitchMs);
   const p = (values: number[], q: number) => Math.round(percentile(values, q));
@@ -212,6 +223,7 @@ try {
     turns: turns.length,
     ear_to_ear_ms: { p50: p(earToEar, 50), p95: p(earToEar, 95), p99: p(earToEar, 99) },
     overhead_ms: { p50: p(overhead, 50), p95: p(overhead, 95), p99: p(overhead, 99) },
+    in_runtime_overhead_ms: { p50: p(inRuntime, 50), p95: p(inRuntime, 95), p99: p(inRuntime, 99) },
     greeting_ms: { p50: p(greeting, 50), p95: p(greeting, 95) },
     mode_switch_ms: { p50: p(switches, 50), p99: p(switches, 99) },
     vad_lag_ms: { p95: vadLagMs(0.95), p99: vadLagMs(0.99) },
@@ -233,6 +245,12 @@ try {
     [
       { measure: 'ear to ear (ms)', p50: result.ear_to_ear_ms.p50, p95: result.ear_to_ear_ms.p95, p99: result.ear_to_ear_ms.p99 },
       { measure: 'runtime overhead (ms)', p50: result.overhead_ms.p50, p95: result.overhead_ms.p95, p99: result.overhead_ms.p99 },
+      {
+        measure: '  of which inside (ms)',
+        p50: result.in_runtime_overhead_ms.p50,
+        p95: result.in_runtime_overhead_ms.p95,
+        p99: result.in_runtime_overhead_ms.p99,
+      },
       { measure: 'greeting (ms)', p50: result.greeting_ms.p50, p95: result.greeting_ms.p95, p99: '-' },
       { measure: 'mode switch (ms)', p50: result.mode_switch_ms.p50, p95: '-', p99: result.mode_switch_ms.p99 },
       { measure: 'VAD lag (ms)', p50: '-', p95: result.vad_lag_ms.p95, p99: result.vad_lag_ms.p99 },

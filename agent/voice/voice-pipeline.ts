@@ -19,6 +19,7 @@ import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';
 import { BridgedAudioInput, BridgedAudioOutput, CaptionTextOutput } from './bridged-io.ts';
 import { type InterviewerActivity, SilenceCheckIn } from './silence-check-in.ts';
+import { TurnTiming } from './turn-timing.ts';
 import { VadLagMeter } from './vad-lag.ts';
 
 const log = logger('session');
@@ -106,6 +107,7 @@ export class VoicePipeline implements InterviewPipeline {
   private session: voice.AgentSession | undefined;
   private readonly input = new BridgedAudioInput();
   private readonly vadLag = new VadLagMeter();
+  private readonly turnTiming = new TurnTiming();
   private vadLagTimer: NodeJS.Timeout | undefined;
   private readonly output: BridgedAudioOutput;
   private mode: Mode;
@@ -150,6 +152,7 @@ export class VoicePipeline implements InterviewPipeline {
         if (this.listening) this.vadLag.arrived(this.input.push(message.samples));
         break;
       case 'playback_started':
+        this.turnTiming.replyStarted(message.at);
         this.checkIn.setPlaying(true);
         this.output.playbackStarted(message.at);
         break;
@@ -221,6 +224,7 @@ export class VoicePipeline implements InterviewPipeline {
     session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (ev) => {
       if (ev.item.type === 'message' && ev.item.role === 'assistant') this.agentTurn(ev.item);
     });
+    session.on(voice.AgentSessionEventTypes.MetricsCollected, (ev) => this.turnTiming.collect(ev.metrics));
     session.on(voice.AgentSessionEventTypes.Error, (ev) => log.warn('voice pipeline error', { error: String(ev.error) }));
 
     // Ask the media owner to join the room while the session starts.
