@@ -1,10 +1,12 @@
-// The capacity chart as a self-contained SVG: runtime overhead p95 and memory per session against
-// concurrent sessions, one line per isolation mode, with the capacity criterion drawn in.
+// The capacity chart as a self-contained SVG: overhead p95 (in the runtime, and at the candidate)
+// and memory per session against concurrent sessions, one colour per isolation mode, with the
+// capacity criterion drawn in.
 
 export interface LoadtestResult {
   rooms: number;
   isolation: string;
   overhead_ms: { p50: number; p95: number; p99: number };
+  in_runtime_overhead_ms: { p50: number; p95: number; p99: number };
   ear_to_ear_ms: { p50: number; p95: number; p99: number };
   greeting_ms: { p50: number; p95: number };
   mode_switch_ms: { p50: number; p99: number };
@@ -34,19 +36,17 @@ function niceMax(value: number): number {
   return [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((m) => m >= value)!;
 }
 
-function panel(
-  x0: number,
-  title: string,
-  yLabel: string,
-  runs: CapacityRun[],
-  value: (run: CapacityRun) => number,
-  threshold?: number,
-): string {
+interface Series {
+  value: (run: CapacityRun) => number;
+  dashed?: boolean;
+}
+
+function panel(x0: number, title: string, yLabel: string, runs: CapacityRun[], series: Series[], threshold?: number): string {
   const { width, height, left, top, right, bottom } = PANEL;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const xMax = Math.max(1, ...runs.map((r) => r.rooms));
-  const finite = runs.map(value).filter(Number.isFinite);
+  const finite = series.flatMap((line) => runs.map(line.value)).filter(Number.isFinite);
   const yMax = niceMax(Math.max(threshold ?? 0, ...finite) * 1.05);
   const px = (rooms: number) => x0 + left + (rooms / xMax) * plotW;
   const py = (v: number) => top + plotH - (Math.min(v, yMax) / yMax) * plotH;
@@ -74,12 +74,15 @@ function panel(
     );
   }
   for (const mode of [...new Set(runs.map((r) => r.isolation))]) {
-    const points = runs.filter((r) => r.isolation === mode && Number.isFinite(value(r))).sort((a, b) => a.rooms - b.rooms);
     const color = COLORS[mode] ?? '#2ca02c';
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${points.map((r) => `${px(r.rooms)},${py(value(r))}`).join(' ')}"/>`);
-    for (const r of points) {
-      // Hollow marks: the run missed the capacity criteria.
-      parts.push(`<circle cx="${px(r.rooms)}" cy="${py(value(r))}" r="4" stroke="${color}" stroke-width="2" fill="${r.passed ? color : 'white'}"/>`);
+    for (const { value, dashed } of series) {
+      const points = runs.filter((r) => r.isolation === mode && Number.isFinite(value(r))).sort((a, b) => a.rooms - b.rooms);
+      const dash = dashed ? ' stroke-dasharray="3 3"' : '';
+      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${points.map((r) => `${px(r.rooms)},${py(value(r))}`).join(' ')}"/>`);
+      for (const r of points) {
+        // Hollow marks: the run missed the capacity criteria.
+        parts.push(`<circle cx="${px(r.rooms)}" cy="${py(value(r))}" r="4" stroke="${color}" stroke-width="2" fill="${r.passed ? color : 'white'}"/>`);
+      }
     }
   }
   return parts.join('\n');
@@ -100,8 +103,15 @@ export function capacityChart(runs: CapacityRun[], capacity: Record<string, numb
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    panel(0, 'Runtime overhead p95 (ms)', 'ms', runs, (r) => r.result.overhead_ms.p95, 100),
-    panel(PANEL.width + 20, 'Memory per session (MB RSS)', 'MB', runs, (r) => r.result.rss_mb_per_session),
+    panel(
+      0,
+      'Overhead p95 (ms): in the runtime; dashed: at the candidate',
+      'ms',
+      runs,
+      [{ value: (r) => r.result.in_runtime_overhead_ms.p95 }, { value: (r) => r.result.overhead_ms.p95, dashed: true }],
+      100,
+    ),
+    panel(PANEL.width + 20, 'Memory per session (MB RSS)', 'MB', runs, [{ value: (r) => r.result.rss_mb_per_session }]),
     legend,
     `<text x="${width - 10}" y="${height - 6}" text-anchor="end" font-size="10" fill="#666">filled: within criteria; hollow: not</text>`,
     '</svg>',

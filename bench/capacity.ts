@@ -1,5 +1,8 @@
 // Capacity: the most concurrent sessions this machine holds within the criteria (runtime overhead
-// p95 under 100 ms, no underrun, no failed session), per isolation mode. Runs the load test
+// p95 under 100 ms, no underrun, no failed session), per isolation mode. The overhead judged is
+// the one timed inside the runtime (`in_runtime_overhead_ms`): the one at the candidate also holds
+// the SFU media path twice (bench:media-path, ~50 ms one way here), which no runtime can remove;
+// both are in the results and the chart. Runs the load test
 // (bench/loadtest.ts, fakes with fixed latencies) at growing room counts, one run at a time, and
 // writes every run plus the verdict to bench/results/capacity.json and a chart (latency and
 // memory against sessions, both modes) to bench/results/capacity.svg.
@@ -37,7 +40,11 @@ if (!modes.every((m) => m === 'thread' || m === 'process') || !steps.every((n) =
 const CRITERIA = { overheadP95Ms: 100, underruns: 0, failedSessions: 0 };
 
 function withinCriteria(run: CapacityRun['result']): boolean {
-  return run.overhead_ms.p95 < CRITERIA.overheadP95Ms && run.underruns === CRITERIA.underruns && run.failed_sessions === CRITERIA.failedSessions;
+  return (
+    run.in_runtime_overhead_ms.p95 < CRITERIA.overheadP95Ms &&
+    run.underruns === CRITERIA.underruns &&
+    run.failed_sessions === CRITERIA.failedSessions
+  );
 }
 
 /** One load-test run in a child process (same network namespace); its JSON is its last stdout line. */
@@ -86,12 +93,13 @@ writeFileSync(join(args.out, 'capacity.json'), `${JSON.stringify(report, null, 2
 writeFileSync(join(args.out, 'capacity.svg'), capacityChart(runs, capacity));
 
 printReport(
-  'capacity (fakes with fixed latencies; criteria: overhead p95 < 100 ms, no underrun, no failed session)',
+  'capacity (fakes with fixed latencies; criteria: overhead in the runtime p95 < 100 ms, no underrun, no failed session)',
   runs.map(({ isolation, rooms, passed, result: r }) => ({
     isolation,
     sessions: rooms,
     ok: passed ? 'yes' : 'no',
-    'overhead p50/p95 ms': `${r.overhead_ms.p50}/${r.overhead_ms.p95}`,
+    'overhead in runtime p50/p95 ms': `${r.in_runtime_overhead_ms.p50}/${r.in_runtime_overhead_ms.p95}`,
+    'at candidate p50/p95 ms': `${r.overhead_ms.p50}/${r.overhead_ms.p95}`,
     'ear-to-ear p95 ms': r.ear_to_ear_ms.p95,
     'greeting p95 ms': r.greeting_ms.p95,
     'switch p99 ms': r.mode_switch_ms.p99,

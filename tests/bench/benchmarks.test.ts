@@ -22,7 +22,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string }> {
 }
 
 const FIGURES = [
-  'rooms', 'isolation', 'duration_s', 'turns', 'ear_to_ear_ms', 'overhead_ms', 'greeting_ms', 'mode_switch_ms',
+  'rooms', 'isolation', 'duration_s', 'turns', 'ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'greeting_ms', 'mode_switch_ms',
   'vad_lag_ms', 'underruns', 'failed_sessions', 'cpu_pct_per_session', 'rss_mb_per_session', 'process_rss_mb',
 ];
 
@@ -43,13 +43,14 @@ describe('benchmarks (short variant)', () => {
       assert.equal(result.failed_sessions, 0, `${result.isolation}: a session failed`);
       // Five turns per room: two answers, the one after a barge-in, one while coding, one after.
       assert.equal(result.turns, 10, `${result.isolation}: turns missing`);
-      for (const figure of ['ear_to_ear_ms', 'overhead_ms', 'vad_lag_ms']) {
+      for (const figure of ['ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'vad_lag_ms']) {
         assert.ok(Number.isFinite(result[figure].p95), `${result.isolation}: ${figure} p95 is not a number`);
       }
       assert.ok(result.rss_mb_per_session > 0 && result.cpu_pct_per_session > 0);
     }
     const chart = readFileSync(join(out, 'capacity.svg'), 'utf8');
     assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.equal((chart.match(/<polyline /g) ?? []).length, 4, 'two modes in each of two panels');
+    // Per mode: two overhead lines (in the runtime, at the candidate) and one memory line.
+    assert.equal((chart.match(/<polyline /g) ?? []).length, 6);
   });
 });
