@@ -22,7 +22,9 @@ export interface CapacityRun {
   isolation: string;
   rooms: number;
   passed: boolean;
-  result: LoadtestResult;
+  /** Absent when the run could not finish (`error` says why). */
+  result?: LoadtestResult;
+  error?: string;
 }
 
 const COLORS: Record<string, string> = { thread: '#1f77b4', process: '#d62728' };
@@ -36,12 +38,14 @@ function niceMax(value: number): number {
   return [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((m) => m >= value)!;
 }
 
+type MeasuredRun = CapacityRun & { result: LoadtestResult };
+
 interface Series {
-  value: (run: CapacityRun) => number;
+  value: (run: MeasuredRun) => number;
   dashed?: boolean;
 }
 
-function panel(x0: number, title: string, yLabel: string, runs: CapacityRun[], series: Series[], threshold?: number): string {
+function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], series: Series[], threshold?: number): string {
   const { width, height, left, top, right, bottom } = PANEL;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
@@ -88,7 +92,8 @@ function panel(x0: number, title: string, yLabel: string, runs: CapacityRun[], s
   return parts.join('\n');
 }
 
-export function capacityChart(runs: CapacityRun[], capacity: Record<string, number>): string {
+export function capacityChart(allRuns: CapacityRun[], capacity: Record<string, number>): string {
+  const runs = allRuns.filter((run): run is CapacityRun & { result: LoadtestResult } => run.result !== undefined);
   const width = PANEL.width * 2 + 20;
   const height = PANEL.height + 40;
   const legend = Object.entries(capacity)

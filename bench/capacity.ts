@@ -18,7 +18,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { printReport } from './report.ts';
-import { type CapacityRun, capacityChart } from './capacity-chart.ts';
+import { type CapacityRun, type LoadtestResult, capacityChart } from './capacity-chart.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ if (!modes.every((m) => m === 'thread' || m === 'process') || !steps.every((n) =
 
 const CRITERIA = { overheadP95Ms: 100, underruns: 0, failedSessions: 0 };
 
-function withinCriteria(run: CapacityRun['result']): boolean {
+function withinCriteria(run: LoadtestResult): boolean {
   return (
     run.in_runtime_overhead_ms.p95 < CRITERIA.overheadP95Ms &&
     run.underruns === CRITERIA.underruns &&
@@ -48,7 +48,7 @@ function withinCriteria(run: CapacityRun['result']): boolean {
 }
 
 /** One load-test run in a child process (same network namespace); its JSON is its last stdout line. */
-function loadtest(rooms: number, isolation: string): Promise<CapacityRun['result']> {
+function loadtest(rooms: number, isolation: string): Promise<LoadtestResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -72,29 +72,45 @@ function loadtest(rooms: number, isolation: string): Promise<CapacityRun['result
 
 const runs: CapacityRun[] = [];
 const capacity: Record<string, number> = {};
+const measured = (run: CapacityRun): run is CapacityRun & { result: LoadtestResult } => run.result !== undefined;
 for (const isolation of modes) {
   // Capacity is the largest step passed before the first failure: a later lucky pass does not count.
   capacity[isolation] = 0;
   let failed = false;
   for (const rooms of steps) {
     process.stderr.write(`\n== ${isolation}: ${rooms} room(s) ==\n`);
-    const result = await loadtest(rooms, isolation);
+    let result: LoadtestResult;
+    try {
+      result = await loadtest(rooms, isolation);
+    } catch (err) {
+      // A run that could not finish is past capacity: recorded as such, and the search goes on.
+      process.stderr.write(`${(err as Error).message}\n`);
+      failed = true;
+      runs.push({ isolation, rooms, passed: false, error: (err as Error).message });
+      writeResults();
+      if (rooms >= MEASURE_AT_LEAST_TO) break;
+      continue;
+    }
     const passed = withinCriteria(result);
     runs.push({ isolation, rooms, passed, result });
+    writeResults();
     if (!passed) failed = true;
     else if (!failed) capacity[isolation] = rooms;
     if (failed && rooms >= MEASURE_AT_LEAST_TO) break;
   }
 }
 
-mkdirSync(args.out, { recursive: true });
-const report = { machine: { cores: cpus().length, node: process.version }, criteria: CRITERIA, capacity, runs };
-writeFileSync(join(args.out, 'capacity.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(join(args.out, 'capacity.svg'), capacityChart(runs, capacity));
+// Written after every step, so a long search that is interrupted keeps what it measured.
+function writeResults(): void {
+  mkdirSync(args.out, { recursive: true });
+  const report = { machine: { cores: cpus().length, node: process.version }, criteria: CRITERIA, capacity, runs };
+  writeFileSync(join(args.out, 'capacity.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(args.out, 'capacity.svg'), capacityChart(runs, capacity));
+}
 
 printReport(
   'capacity (fakes with fixed latencies; criteria: overhead in the runtime p95 < 100 ms, no underrun, no failed session)',
-  runs.map(({ isolation, rooms, passed, result: r }) => ({
+  runs.filter(measured).map(({ isolation, rooms, passed, result: r }) => ({
     isolation,
     sessions: rooms,
     ok: passed ? 'yes' : 'no',

@@ -67,6 +67,15 @@ const REPLY = 'Thank you. Could you tell me more about that?';
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
+// Past capacity, the SFU drops candidates whose process lags, and rtc-node then throws from its
+// event callback (a text-stream reader errored twice). That room fails by its own timeout and is
+// counted; the run goes on.
+let harnessFaults = 0;
+process.on('uncaughtException', (err) => {
+  harnessFaults++;
+  progress(`harness fault (counted, run continues): ${err.message}`);
+});
+
 interface RoomResult {
   greetingMs: number;
   turns: { mode: 'CONVERSATIONAL' | 'CODING'; earToEarMs: number }[];
@@ -229,6 +238,7 @@ try {
     vad_lag_ms: { p95: vadLagMs(0.95), p99: vadLagMs(0.99) },
     underruns: rooms.reduce((sum, r) => sum + r.underruns, 0),
     failed_sessions: rooms.filter((r) => r.failed).length,
+    harness_faults: harnessFaults,
     cpu_pct_per_session: Math.round((cpuPct / ROOMS) * 10) / 10,
     rss_mb_per_session: Math.round(((peakRssMb - baselineRssMb) / ROOMS) * 10) / 10,
     process_rss_mb: Math.round(peakRssMb),
