@@ -7,8 +7,8 @@
 // writes every run plus the verdict to bench/results/capacity.json and a chart (latency and
 // memory against sessions, both modes) to bench/results/capacity.svg.
 //
-//   npm run bench:capacity [-- --isolation thread,process] [--steps 1,2,3,4,6,8,10,...]
-//                             [--min-steps-to 10] [--out bench/results]
+//   npm run bench:capacity [-- --isolation thread,process] [--steps 1,2,4,6,8,10,...]
+//                             [--duration 75] [--min-steps-to 10] [--out bench/results]
 //
 // A mode stops at its first failing step once it has also been measured at `--min-steps-to`
 // rooms (so 1, 10 and capacity are always in the results).
@@ -23,7 +23,9 @@ import { type CapacityRun, type LoadtestResult, capacityChart } from './capacity
 const { values: args } = parseArgs({
   options: {
     isolation: { type: 'string', default: 'thread,process' },
-    steps: { type: 'string', default: '1,2,3,4,6,8,10,12,16,20,24,32,40' },
+    steps: { type: 'string', default: '1,2,4,6,8,10,12,16,20,24,32,40' },
+    // Each room keeps answering this long, so a p95 rests on ~12 turns per room, not 5.
+    duration: { type: 'string', default: '75' },
     'min-steps-to': { type: 'string', default: '10' },
     ramp: { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench/results' },
@@ -33,7 +35,9 @@ const modes = args.isolation.split(',');
 const steps = args.steps.split(',').map(Number);
 const MEASURE_AT_LEAST_TO = Number(args['min-steps-to']);
 if (!modes.every((m) => m === 'thread' || m === 'process') || !steps.every((n) => Number.isInteger(n) && n > 0)) {
-  console.error('usage: npm run bench:capacity -- [--isolation thread,process] [--steps 1,2,4,...] [--min-steps-to N] [--ramp R] [--out DIR]');
+  console.error(
+    'usage: npm run bench:capacity -- [--isolation thread,process] [--steps 1,2,4,...] [--duration S] [--min-steps-to N] [--ramp R] [--out DIR]',
+  );
   process.exit(2);
 }
 
@@ -52,7 +56,10 @@ function loadtest(rooms: number, isolation: string): Promise<LoadtestResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/loadtest.ts', '--rooms', String(rooms), '--ramp', args.ramp, '--isolation', isolation, '--json'],
+      [
+        ...['--import', 'tsx', 'bench/loadtest.ts', '--rooms', String(rooms), '--ramp', args.ramp],
+        ...['--duration', args.duration, '--isolation', isolation, '--json'],
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let stdout = '';

@@ -29,6 +29,8 @@ describe('configuration', () => {
     assert.equal(config.centralServer.url, 'http://127.0.0.1:8080');
     assert.equal(config.sessions.max, 10);
     assert.equal(config.providers.kind, 'offline');
+    assert.equal(config.sessions.isolation, 'thread');
+    assert.equal(loadConfig({ ...VALID, SESSION_ISOLATION: 'process' }).sessions.isolation, 'process');
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.sessions));
     assert.throws(() => {
       (config.sessions as { max: number }).max = 99;
@@ -61,9 +63,17 @@ describe('configuration', () => {
       MAX_SESSIONS: '-3',
       PROVIDERS: 'psychic',
       OPS_PORT: '70000',
+      SESSION_ISOLATION: 'container',
     };
     const problems = problemsOf(env);
-    assert.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['LIVEKIT_URL', 'MAX_SESSIONS', 'OPS_PORT', 'PROVIDERS', 'REDIS_URL']);
+    assert.deepEqual(problems.map((p) => p.split(':')[0]).sort(), [
+      'LIVEKIT_URL',
+      'MAX_SESSIONS',
+      'OPS_PORT',
+      'PROVIDERS',
+      'REDIS_URL',
+      'SESSION_ISOLATION',
+    ]);
     assert.ok(!problems.join('\n').includes('sekrit'), `a value leaked: ${problems.join('; ')}`);
   });
 

@@ -30,7 +30,7 @@ describe('benchmarks (short variant)', () => {
   after(() => rmSync(out, { recursive: true, force: true }));
 
   it('runs the capacity search at 2 rooms per isolation mode and writes its results and chart', { timeout: 600_000 }, async () => {
-    const { code, stdout } = await run(['bench/capacity.ts', '--steps', '2', '--min-steps-to', '2', '--out', out]);
+    const { code, stdout } = await run(['bench/capacity.ts', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--out', out]);
     assert.equal(code, 0, 'bench:capacity failed');
     const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
     assert.equal(last.runs, 2);
