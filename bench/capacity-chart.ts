@@ -45,15 +45,17 @@ interface Series {
   dashed?: boolean;
 }
 
-function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], series: Series[], threshold?: number): string {
+/** Past capacity the figures run to seconds; drawn at this ceiling (`yCap`), the criterion stays readable. */
+function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], series: Series[], threshold?: number, yCap = Infinity): string {
   const { width, height, left, top, right, bottom } = PANEL;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const xMax = Math.max(1, ...runs.map((r) => r.rooms));
   const finite = series.flatMap((line) => runs.map(line.value)).filter(Number.isFinite);
-  const yMax = niceMax(Math.max(threshold ?? 0, ...finite) * 1.05);
-  const px = (rooms: number) => x0 + left + (rooms / xMax) * plotW;
-  const py = (v: number) => top + plotH - (Math.min(v, yMax) / yMax) * plotH;
+  const yMax = Math.min(yCap, niceMax(Math.max(threshold ?? 0, ...finite) * 1.05));
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const px = (rooms: number) => round(x0 + left + (rooms / xMax) * plotW);
+  const py = (v: number) => round(top + plotH - (Math.min(v, yMax) / yMax) * plotH);
   const parts: string[] = [
     `<text x="${x0 + width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`,
     `<line x1="${x0 + left}" y1="${top + plotH}" x2="${x0 + left + plotW}" y2="${top + plotH}" stroke="#333"/>`,
@@ -115,10 +117,11 @@ export function capacityChart(allRuns: CapacityRun[], capacity: Record<string, n
       runs,
       [{ value: (r) => r.result.in_runtime_overhead_ms.p95 }, { value: (r) => r.result.overhead_ms.p95, dashed: true }],
       100,
+      1_000,
     ),
     panel(PANEL.width + 20, 'Memory per session (MB RSS)', 'MB', runs, [{ value: (r) => r.result.rss_mb_per_session }]),
     legend,
-    `<text x="${width - 10}" y="${height - 6}" text-anchor="end" font-size="10" fill="#666">filled: within criteria; hollow: not</text>`,
+    `<text x="${width - 10}" y="${height - 6}" text-anchor="end" font-size="10" fill="#666">filled: within criteria; hollow: not; overheads over 1000 ms drawn at the top</text>`,
     '</svg>',
     '',
   ].join('\n');
