@@ -6,7 +6,7 @@ export class RuntimeMetrics {
 
   readonly sessions = new Gauge({
     name: 'interviewer_sessions',
-    help: 'Session threads in this process, by state (live: running an interview; idle: prewarmed)',
+    help: 'Session workers (threads, or processes with SESSION_ISOLATION=process) in this process, by state (live: running an interview; idle: prewarmed)',
     labelNames: ['state'] as const,
     registers: [this.registry],
   });
