@@ -2,9 +2,10 @@
 // the worker's parent port; in a session process (SESSION_ISOLATION=process) it is the child's IPC
 // channel, whose first message carries what a thread gets as workerData. The messages are the same.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { RuntimeConfig } from '../shared/config.ts';
 import type { FromSession, SessionThreadData, ToSession } from '../shared/thread-messages.ts';
 
-export type Isolation = 'thread' | 'process';
+export type Isolation = RuntimeConfig['sessions']['isolation'];
 
 export interface SupervisorLink {
   readonly isolation: Isolation;

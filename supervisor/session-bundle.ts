@@ -10,8 +10,7 @@
 // and are imported by absolute URL (the bundle lives in a temporary directory). Every bundled file
 // from node_modules keeps its own import.meta.url, __dirname and __filename, so packages that
 // locate files beside themselves (the Silero model, ffmpeg's helper) still find them.
-import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -70,9 +69,7 @@ export interface SessionBundle {
  */
 export async function bundleSessionEntry(entry: URL): Promise<SessionBundle> {
   const entryPath = fileURLToPath(entry);
-  const tag = createHash('sha256').update(`${entryPath}:${process.pid}:${Date.now()}`).digest('hex').slice(0, 12);
-  const outdir = join(tmpdir(), 'voice-interviewer-sessions', tag);
-  mkdirSync(outdir, { recursive: true });
+  const outdir = mkdtempSync(join(tmpdir(), 'voice-interviewer-session-'));
   const outfile = join(outdir, `${basename(entryPath).replace(/\.[cm]?ts$/, '')}.mjs`);
   await esbuild.build({
     entryPoints: [entryPath],

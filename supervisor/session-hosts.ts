@@ -5,7 +5,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type TransferListItem, Worker } from 'node:worker_threads';
-import type { ProcessInit } from '../agent/supervisor-link.ts';
+import type { Isolation, ProcessInit } from '../agent/supervisor-link.ts';
 import type { SessionThreadData, ToSession } from '../shared/thread-messages.ts';
 
 export interface HostLimits {
@@ -22,7 +22,7 @@ export interface HostExit {
 }
 
 export interface SessionHost {
-  readonly kind: 'thread' | 'process';
+  readonly kind: Isolation;
   post(message: ToSession, transfer?: TransferListItem[]): void;
   onMessage(listener: (message: unknown) => void): void;
   onExit(listener: (exit: HostExit) => void): void;

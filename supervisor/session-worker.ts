@@ -119,10 +119,6 @@ export class SessionWorker {
     this.finish({ reason: 'error', error });
   }
 
-  get isolation(): 'thread' | 'process' {
-    return this.host.kind;
-  }
-
   private finish(end: WorkerEnd): void {
     if (this.endResult) return;
     this.endResult = end;
