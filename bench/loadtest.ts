@@ -67,9 +67,9 @@ const REPLY = 'Thank you. Could you tell me more about that?';
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-// Past capacity, the SFU drops candidates whose process lags, and rtc-node then throws from its
-// event callback (a text-stream reader errored twice). That room fails by its own timeout and is
-// counted; the run goes on.
+// Past capacity, the SFU drops candidates whose process lags. What a dropped candidate's rtc-node
+// still throws (a cut caption is already caught in the participant) fails only that room, by its
+// own timeout; it is counted and the run goes on.
 let harnessFaults = 0;
 process.on('uncaughtException', (err) => {
   harnessFaults++;

@@ -148,11 +148,16 @@ export class SyntheticParticipant {
     participant.room.on(RoomEvent.TrackSubscribed, (track, _pub, remote) => participant.onTrack(track, remote));
     participant.room.registerTextStreamHandler('lk.transcription', async (reader, sender) => {
       const attributes = reader.info.attributes ?? {};
+      // A caption still arriving when the room disconnects (the candidate leaving, or dropped)
+      // rejects "Disconnected while receiving"; rtc-node does not catch its handlers, so an
+      // uncaught rejection here would take the whole test process down. The cut caption is dropped.
+      const text = await reader.readAll().catch(() => undefined);
+      if (text === undefined) return;
       participant.onCaption({
         sender: sender.identity,
         segmentId: attributes['lk.segment_id'] ?? '',
         final: attributes['lk.transcription_final'] === 'true',
-        text: await reader.readAll(),
+        text,
       });
     });
     await participant.room.connect(stack.livekitUrl, await mintToken(stack, roomName, identity), {
