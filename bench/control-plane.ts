@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../tests/harness/runtime-process.ts';
-import { startStack } from '../tests/harness/stack.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../testbed/runtime-process.ts';
+import { startStack } from '../testbed/stack.ts';
 import { printReport, summary } from './report.ts';
 
 const { values: args } = parseArgs({

@@ -15,14 +15,14 @@
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type FakeCartesia, startFakeCartesia } from '../tests/fakes/cartesia.ts';
-import { type FakeDeepgram, startFakeDeepgram } from '../tests/fakes/deepgram.ts';
-import { type FakeGemini, startFakeGemini } from '../tests/fakes/gemini.ts';
-import { concatPcm, fliteSpeech, silence } from '../tests/harness/audio.ts';
-import { CentralServer } from '../tests/harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../tests/harness/participant.ts';
-import { withTimeout } from '../tests/harness/timeout.ts';
-import { type VoiceRuntime, startAnotherRuntime, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { type FakeCartesia, startFakeCartesia } from '../testbed/fakes/cartesia.ts';
+import { type FakeDeepgram, startFakeDeepgram } from '../testbed/fakes/deepgram.ts';
+import { type FakeGemini, startFakeGemini } from '../testbed/fakes/gemini.ts';
+import { concatPcm, fliteSpeech, silence } from '../testbed/audio.ts';
+import { CentralServer } from '../testbed/central-server.ts';
+import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant } from '../testbed/participant.ts';
+import { withTimeout } from '../testbed/timeout.ts';
+import { type VoiceRuntime, startAnotherRuntime, startVoiceRuntime } from '../testbed/voice-runtime.ts';
 import { processTree } from './process-tree.ts';
 import { histogramQuantile, percentile, printReport } from './report.ts';
 

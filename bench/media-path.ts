@@ -4,10 +4,10 @@
 //
 //   npm run bench:media-path [-- --utterances 10]
 import { parseArgs } from 'node:util';
-import { concatPcm, silence } from '../tests/harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../tests/harness/participant.ts';
-import { startStack } from '../tests/harness/stack.ts';
-import { withTimeout } from '../tests/harness/timeout.ts';
+import { concatPcm, silence } from '../testbed/audio.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../testbed/participant.ts';
+import { startStack } from '../testbed/stack.ts';
+import { withTimeout } from '../testbed/timeout.ts';
 import { printReport, summary } from './report.ts';
 
 const { values: args } = parseArgs({ options: { utterances: { type: 'string', default: '10' } } });

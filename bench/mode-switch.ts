@@ -9,9 +9,9 @@
 //
 //   npm run bench:mode-switch [-- --switches 100]
 import { parseArgs } from 'node:util';
-import { fliteSpeech, silence, concatPcm } from '../tests/harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE } from '../tests/harness/participant.ts';
-import { startInterview, startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { fliteSpeech, silence, concatPcm } from '../testbed/audio.ts';
+import { PARTICIPANT_SAMPLE_RATE } from '../testbed/participant.ts';
+import { startInterview, startVoiceRuntime } from '../testbed/voice-runtime.ts';
 import { printReport, summary } from './report.ts';
 
 const { values: args } = parseArgs({ options: { switches: { type: 'string', default: '100' } } });

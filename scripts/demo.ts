@@ -7,10 +7,10 @@
 //
 //   npm run demo
 import { randomUUID } from 'node:crypto';
-import { fliteSpeech } from '../tests/harness/audio.ts';
-import { CentralServer } from '../tests/harness/central-server.ts';
-import { SyntheticParticipant } from '../tests/harness/participant.ts';
-import { startVoiceRuntime } from '../tests/harness/voice-runtime.ts';
+import { fliteSpeech } from '../testbed/audio.ts';
+import { CentralServer } from '../testbed/central-server.ts';
+import { SyntheticParticipant } from '../testbed/participant.ts';
+import { startVoiceRuntime } from '../testbed/voice-runtime.ts';
 
 const ANSWERS = [
   'My name is John and I am a software engineer. I have been building payment systems for six years.',

@@ -10,7 +10,7 @@ import {
   parseWav,
   silence,
   sineTone,
-} from './harness/audio.ts';
+} from '../testbed/audio.ts';
 
 describe('audio helpers', () => {
   it('round-trips PCM through a WAV file', () => {

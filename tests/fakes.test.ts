@@ -1,5 +1,5 @@
 // The real LiveKit provider plugins (Deepgram STT, Google LLM, Cartesia TTS) against the local
-// protocol fakes in tests/fakes/: scripted transcripts and replies come back through the plugins'
+// protocol fakes in testbed/fakes/: scripted transcripts and replies come back through the plugins'
 // own parsing, wrong keys fail instead of hanging, and dropped sockets are handled as the plugins
 // actually handle them (Deepgram's reconnect is a todo: plugin 1.9.0 never notices the drop).
 import assert from 'node:assert/strict';
@@ -9,11 +9,11 @@ import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as google from '@livekit/agents-plugin-google';
 import { AudioFrame } from '@livekit/rtc-node';
-import { startFakeCartesia } from './fakes/cartesia.ts';
-import { startFakeDeepgram } from './fakes/deepgram.ts';
-import { startFakeGemini, type GenerateContentRequest } from './fakes/gemini.ts';
-import { concatPcm, fliteSpeech, rms, silence, type Pcm } from './harness/audio.ts';
-import { withTimeout } from './harness/timeout.ts';
+import { startFakeCartesia } from '../testbed/fakes/cartesia.ts';
+import { startFakeDeepgram } from '../testbed/fakes/deepgram.ts';
+import { startFakeGemini, type GenerateContentRequest } from '../testbed/fakes/gemini.ts';
+import { concatPcm, fliteSpeech, rms, silence, type Pcm } from '../testbed/audio.ts';
+import { withTimeout } from '../testbed/timeout.ts';
 
 initializeLogger({ pretty: false, level: 'warn' });
 

@@ -5,10 +5,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { isRunning as alive } from './harness/netns.ts';
-import { startStack } from './harness/stack.ts';
+import { isRunning as alive } from '../testbed/netns.ts';
+import { startStack } from '../testbed/stack.ts';
 
-const NETNS_RUN = ['--import', 'tsx', 'tests/harness/netns-run.ts', '--'];
+const NETNS_RUN = ['--import', 'tsx', 'testbed/netns-run.ts', '--'];
 
 
 function namespaces(): string[] {

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { concatPcm, durationMs, envelopeSimilarity, fliteSpeech, rms, silence, sineTone } from './harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from './harness/participant.ts';
-import { type Stack, startStack } from './harness/stack.ts';
+import { concatPcm, durationMs, envelopeSimilarity, fliteSpeech, rms, silence, sineTone } from '../testbed/audio.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant, disposeRtc } from '../testbed/participant.ts';
+import { type Stack, startStack } from '../testbed/stack.ts';
 
 const SAME_AUDIO_THRESHOLD = 0.8;
 

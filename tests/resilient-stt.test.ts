@@ -10,9 +10,9 @@ import { initializeLogger, stt } from '@livekit/agents';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import { AudioFrame } from '@livekit/rtc-node';
 import { ResilientSTT } from '../agent/providers/resilient-stt.ts';
-import { startFakeDeepgram } from './fakes/deepgram.ts';
-import { closeServer, listenOnLoopback, refuseUpgrade } from './fakes/local-server.ts';
-import { withTimeout } from './harness/timeout.ts';
+import { startFakeDeepgram } from '../testbed/fakes/deepgram.ts';
+import { closeServer, listenOnLoopback, refuseUpgrade } from '../testbed/fakes/local-server.ts';
+import { withTimeout } from '../testbed/timeout.ts';
 
 initializeLogger({ pretty: false, level: 'warn' });
 

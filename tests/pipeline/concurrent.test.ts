@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { fliteSpeech } from '../harness/audio.ts';
-import { SyntheticParticipant } from '../harness/participant.ts';
-import type { Stack } from '../harness/stack.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { fliteSpeech } from '../../testbed/audio.ts';
+import { SyntheticParticipant } from '../../testbed/participant.ts';
+import type { Stack } from '../../testbed/stack.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 
 // Each interview has its own plan (role), and each candidate says something of its own.
 const PLANS = [

@@ -7,11 +7,11 @@
 //   and the turns during the outage are as fast as before it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fliteSpeech, silence } from '../harness/audio.ts';
-import { CentralServer, type TranscriptRecord } from '../harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE } from '../harness/participant.ts';
-import { eventually, withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { fliteSpeech, silence } from '../../testbed/audio.ts';
+import { CentralServer, type TranscriptRecord } from '../../testbed/central-server.ts';
+import { PARTICIPANT_SAMPLE_RATE } from '../../testbed/participant.ts';
+import { eventually, withTimeout } from '../../testbed/timeout.ts';
+import { type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 
 /** The interviewer has finished a turn when it has been quiet this long. */
 const TURN_QUIET_MS = 1_500;

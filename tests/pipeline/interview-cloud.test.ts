@@ -1,20 +1,20 @@
 // The same interview with the REAL Deepgram, Gemini and Cartesia plugins, against local fakes
-// that speak their wire protocols (tests/fakes/): the candidate hears the greeting, answers,
+// that speak their wire protocols (testbed/fakes/): the candidate hears the greeting, answers,
 // and the reply follows the faked conversation. Also the STT finalization contract: the
 // provider's endpointing is off and the stream is finalized when the local VAD ends the turn.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { type FakeCartesia, startFakeCartesia } from '../fakes/cartesia.ts';
-import { type FakeDeepgram, startFakeDeepgram } from '../fakes/deepgram.ts';
-import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '../fakes/gemini.ts';
-import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
-import { CentralServer } from '../harness/central-server.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
-import type { Stack } from '../harness/stack.ts';
-import { withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { type FakeCartesia, startFakeCartesia } from '../../testbed/fakes/cartesia.ts';
+import { type FakeDeepgram, startFakeDeepgram } from '../../testbed/fakes/deepgram.ts';
+import { type FakeGemini, type GenerateContentRequest, startFakeGemini } from '../../testbed/fakes/gemini.ts';
+import { concatPcm, fliteSpeech, silence } from '../../testbed/audio.ts';
+import { CentralServer } from '../../testbed/central-server.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../../testbed/participant.ts';
+import type { Stack } from '../../testbed/stack.ts';
+import { withTimeout } from '../../testbed/timeout.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 
 const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. I am your interviewer today. Please introduce yourself.';

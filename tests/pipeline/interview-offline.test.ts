@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { concatPcm, fliteSpeech, silence } from '../harness/audio.ts';
-import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../harness/participant.ts';
-import type { RuntimeProcess } from '../harness/runtime-process.ts';
-import type { Stack } from '../harness/stack.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
-import { transcribe, words } from '../harness/transcribe.ts';
+import { concatPcm, fliteSpeech, silence } from '../../testbed/audio.ts';
+import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../../testbed/participant.ts';
+import type { RuntimeProcess } from '../../testbed/runtime-process.ts';
+import type { Stack } from '../../testbed/stack.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
+import { transcribe, words } from '../../testbed/transcribe.ts';
 
 /** The interviewer has finished a turn when it has been quiet this long. */
 const TURN_QUIET_MS = 1_500;

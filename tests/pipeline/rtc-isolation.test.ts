@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { SyntheticParticipant, disposeRtc } from '../harness/participant.ts';
-import { RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { type Stack, startStack } from '../harness/stack.ts';
+import { SyntheticParticipant, disposeRtc } from '../../testbed/participant.ts';
+import { RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
+import { type Stack, startStack } from '../../testbed/stack.ts';
 
 describe('rtc-node stays on the media owner thread', () => {
   let stack: Stack;

@@ -5,10 +5,10 @@
 // it stopped.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CentralServer } from '../harness/central-server.ts';
-import type { RuntimeProcess } from '../harness/runtime-process.ts';
-import { eventually, withTimeout } from '../harness/timeout.ts';
-import { type VoiceRuntime, answer, startAnotherRuntime, startInterview, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import { CentralServer } from '../../testbed/central-server.ts';
+import type { RuntimeProcess } from '../../testbed/runtime-process.ts';
+import { eventually, withTimeout } from '../../testbed/timeout.ts';
+import { type VoiceRuntime, answer, startAnotherRuntime, startInterview, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 
 const TURN_QUIET_MS = 1_500;
 

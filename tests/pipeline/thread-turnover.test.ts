@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../harness/voice-runtime.ts';
+import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 
 describe('session thread turnover', () => {
   let product: VoiceRuntime;

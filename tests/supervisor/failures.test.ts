@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
-import { type ControlPlane, startControlPlane } from '../harness/control-plane.ts';
-import { eventually } from '../harness/timeout.ts';
+import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
+import { type ControlPlane, startControlPlane } from '../../testbed/control-plane.ts';
+import { eventually } from '../../testbed/timeout.ts';
 
 for (const isolation of ['thread', 'process'] as const) {
   describe(`misbehaving sessions (SESSION_ISOLATION=${isolation})`, () => {

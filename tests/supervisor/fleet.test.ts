@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
+import { startPrivateRedis } from '../../testbed/stack.ts';
 
 describe('a fleet of runtime processes', () => {
   let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;

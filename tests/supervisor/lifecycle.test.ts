@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { EventReader, RuntimeProcess } from '../harness/runtime-process.ts';
-import { type ControlPlane, startControlPlane } from '../harness/control-plane.ts';
+import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
+import { type ControlPlane, startControlPlane } from '../../testbed/control-plane.ts';
 
 describe('session lifecycle', () => {
   let controlPlane: ControlPlane;

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
-import { EventReader, RuntimeProcess, dispatchQueue } from '../harness/runtime-process.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
+import { EventReader, RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
+import { startPrivateRedis } from '../../testbed/stack.ts';
 
 describe('shutdown and Redis loss', () => {
   let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;

@@ -10,9 +10,9 @@ import { redisNames } from '../../shared/redis-keys.ts';
 import type { Utterance } from '../../shared/thread-messages.ts';
 import { RuntimeMetrics } from '../../supervisor/metrics.ts';
 import { TranscriptDelivery } from '../../supervisor/transcript-delivery.ts';
-import { CentralServer } from '../harness/central-server.ts';
-import { startPrivateRedis } from '../harness/stack.ts';
-import { eventually } from '../harness/timeout.ts';
+import { CentralServer } from '../../testbed/central-server.ts';
+import { startPrivateRedis } from '../../testbed/stack.ts';
+import { eventually } from '../../testbed/timeout.ts';
 
 const TOKEN = 'central-token-never-logged';
 

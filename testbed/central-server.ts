@@ -3,7 +3,7 @@
 // and can be told to fail (a status, or dropped connections) to play an outage.
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import { closeServer, listenOnLoopback } from '../fakes/local-server.ts';
+import { closeServer, listenOnLoopback } from './fakes/local-server.ts';
 
 export interface ReceivedRequest {
   readonly sessionId: string;

@@ -33,7 +33,7 @@ export function namespaceHostIp(): string {
   if (!hostIp) {
     throw new Error(
       'integration tests run inside a private network namespace: start them with `npm test` ' +
-        '(tests/harness/netns-run.ts), not directly',
+        '(testbed/netns-run.ts), not directly',
     );
   }
   return hostIp;

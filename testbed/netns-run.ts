@@ -1,7 +1,7 @@
 // Runs a command inside a fresh private network namespace and removes the namespace afterwards,
 // together with every process left in it, whether the command passed, failed or was interrupted.
 //
-//   tsx tests/harness/netns-run.ts -- <command> [args...]
+//   tsx testbed/netns-run.ts -- <command> [args...]
 //
 // Exits with the command's exit code (128 + signal number when it was killed by a signal).
 import { spawn } from 'node:child_process';
