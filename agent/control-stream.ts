@@ -8,6 +8,7 @@
 import { Redis } from 'ioredis';
 import { type ControlCommand, validateControlEntry } from '../shared/protocol.ts';
 import { errorFields, logger } from '../shared/logging.ts';
+import { sleep } from '../shared/timeout.ts';
 
 const log = logger('control');
 
@@ -41,6 +42,20 @@ export interface ControlStreamHandlers {
   redisLost(): void;
 }
 
+export interface ControlStreamOptions {
+  readonly redisUrl: string;
+  /** The room's stream, `agent_control:{room_id}`. */
+  readonly stream: string;
+  readonly group: string;
+  /** This session's consumer name in the group (its session id). */
+  readonly consumer: string;
+  /** Where applied commands' state is saved (shared/redis-keys.ts `sessionState`). */
+  readonly stateKey: string;
+  /** How long Redis may be unreachable before `redisLost`. */
+  readonly redisLostGraceMs: number;
+  readonly handlers: ControlStreamHandlers;
+}
+
 export class ControlStreamReader {
   private readonly redis: Redis;
   private closed = false;
@@ -49,16 +64,18 @@ export class ControlStreamReader {
   private readonly watchdog: NodeJS.Timeout;
   private lostReported = false;
   private inFlight: Promise<void> | undefined;
+  private readonly key: string;
+  private readonly group: string;
+  private readonly consumer: string;
+  private readonly stateKey: string;
+  private readonly handlers: ControlStreamHandlers;
 
-  constructor(
-    redisUrl: string,
-    private readonly key: string,
-    private readonly group: string,
-    private readonly consumer: string,
-    private readonly stateKey: string,
-    redisLostGraceMs: number,
-    private readonly handlers: ControlStreamHandlers,
-  ) {
+  constructor({ redisUrl, stream, group, consumer, stateKey, redisLostGraceMs, handlers }: ControlStreamOptions) {
+    this.key = stream;
+    this.group = group;
+    this.consumer = consumer;
+    this.stateKey = stateKey;
+    this.handlers = handlers;
     // No retry limit: while Redis is away commands wait in the offline queue and the watchdog,
     // not a command error, decides when the session gives up.
     this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
@@ -113,7 +130,7 @@ export class ControlStreamReader {
       } catch (err) {
         if (this.closed) return undefined;
         log.debug('control stream call failed, retrying', errorFields(err));
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+        await sleep(RETRY_DELAY_MS);
       }
     }
     return undefined;
@@ -176,7 +193,7 @@ export class ControlStreamReader {
         return;
       } catch (err) {
         if (this.closed) return void log.warn('could not acknowledge a control entry', { entry_id: id, ...errorFields(err) });
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+        await sleep(RETRY_DELAY_MS);
       }
     }
   }

@@ -4,7 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { EndReason, Mode } from '../shared/protocol.ts';
-import type { SessionAssignment, Utterance } from '../shared/thread-messages.ts';
+import type { SessionAssignment, Utterance } from '../shared/session-messages.ts';
 
 export interface InterviewPipeline {
   /**
@@ -23,7 +23,7 @@ export interface InterviewPipeline {
 export interface PipelineContext {
   readonly assignment: SessionAssignment;
   readonly config: RuntimeConfig;
-  /** Port to the media owner (shared/media-messages.ts); a pipeline that needs the room opens it. */
+  /** Port to the media owner (media/media-messages.ts); a pipeline that needs the room opens it. */
   readonly media: MessagePort;
   /** Hands a finalized utterance to the transcript outbox, the moment it is final. */
   readonly utterance: (utterance: Utterance) => void;

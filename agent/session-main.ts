@@ -5,9 +5,9 @@ import * as silero from '@livekit/agents-plugin-silero';
 import { installAgentsLogger } from './agents-logging.ts';
 import { createProviders } from './providers/index.ts';
 import { runSession } from './session-runner.ts';
-import { linkToSupervisor } from './supervisor-link.ts';
+import { linkToSupervisor } from './session-runner.ts';
 import { VAD_PROFILE, VoicePipeline } from './voice/voice-pipeline.ts';
-import { INPUT_SAMPLE_RATE } from '../shared/media-messages.ts';
+import { INPUT_SAMPLE_RATE } from '../media/media-messages.ts';
 
 const { config } = (await linkToSupervisor()).data;
 installAgentsLogger(config.logLevel);

@@ -1,23 +1,96 @@
-// The body of every session thread or session process: announce readiness once the heavy modules
-// are loaded (the entry module imported them before calling this), wait for a session, run it,
-// report its end. Nothing thrown inside escapes: an uncaught error ends the session as `error`
-// (an uncaught throw in a thread holding ONNX runtime state once aborted the whole process).
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+// The body of every session thread or session process: link up with the supervisor, announce
+// readiness once the heavy modules are loaded (the entry module imported them before calling
+// this), wait for a session, run it, report its end. Nothing thrown inside escapes: an uncaught
+// error ends the session as `error` (an uncaught throw in a thread holding ONNX runtime state once
+// aborted the whole process).
+//
+// The link to the supervisor is the worker's parent port in a session thread
+// (SESSION_ISOLATION=thread), or the child's IPC channel in a session process
+// (SESSION_ISOLATION=process), whose first message carries what a thread gets as workerData. The
+// messages are the same (shared/session-messages.ts), checked on arrival.
+import { MessageChannel, type MessagePort, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import type { Isolation } from '../shared/config.ts';
+import { serializeError } from '../shared/errors.ts';
 import { errorFields, logger, setLogLevel, setThreadLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
-import { type FromSession, type SessionAssignment, serializeError } from '../shared/thread-messages.ts';
+import {
+  type FromSession,
+  type SessionAssignment,
+  type SessionHostData,
+  type ToSession,
+  parseToSession,
+} from '../shared/session-messages.ts';
 import type { PipelineFactory } from './pipeline.ts';
 import { Session } from './session.ts';
-import { type SupervisorLink, linkToSupervisor } from './supervisor-link.ts';
 
 const log = logger('session');
+
+interface SupervisorLink {
+  readonly isolation: Isolation;
+  readonly data: SessionHostData;
+  post(message: FromSession): void;
+  onMessage(listener: (message: ToSession) => void): void;
+}
+
+let link: Promise<SupervisorLink> | undefined;
+
+/** This thread's or process's link to its supervisor (the same one for every caller). */
+export function linkToSupervisor(): Promise<SupervisorLink> {
+  return (link ??= connect());
+}
+
+/** Checks each message on arrival; one outside the protocol is logged and dropped. */
+function checked(listener: (message: ToSession) => void): (raw: unknown) => void {
+  return (raw) => {
+    let message: ToSession;
+    try {
+      message = parseToSession(raw);
+    } catch (err) {
+      return void log.error('message from the supervisor dropped', errorFields(err));
+    }
+    listener(message);
+  };
+}
+
+async function connect(): Promise<SupervisorLink> {
+  if (!isMainThread && parentPort) {
+    const port = parentPort;
+    return {
+      isolation: 'thread',
+      data: workerData as SessionHostData,
+      post: (message) => port.postMessage(message),
+      onMessage: (listener) => port.on('message', checked(listener)),
+    };
+  }
+  if (!process.send) throw new Error('session code must run in a session thread or a session process');
+  const send = process.send.bind(process);
+  // The supervisor ends its sessions; a signal meant for the whole process group (Ctrl-C) must
+  // not kill this one before the supervisor asks. A supervisor that is gone takes it along.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => {});
+  process.on('disconnect', () => process.exit(1));
+  const data = await new Promise<SessionHostData>((resolve) => {
+    const onInit = checked((message) => {
+      if (message.type !== 'init') return;
+      process.off('message', onInit);
+      resolve(message.data);
+    });
+    process.on('message', onInit);
+    send({ type: 'init_wanted' } satisfies FromSession);
+  });
+  return {
+    isolation: 'process',
+    data,
+    post: (message) => void send(message),
+    onMessage: (listener) => process.on('message', checked(listener)),
+  };
+}
 
 /** rtc-node keeps its process-wide FFI client here once anything in this thread touched it. */
 export function rtcNativeLayerTouched(): boolean {
   return (globalThis as { _ffiClientInstance?: unknown })._ffiClientInstance !== undefined;
 }
 
-interface MediaOwner {
+interface OwnMedia {
   port: MessagePort;
   close(): Promise<void>;
 }
@@ -26,22 +99,22 @@ interface MediaOwner {
  * A session process owns its room itself: the media owner runs in the same process, joined to
  * the pipeline by a local channel (a thread is handed its port by the supervisor instead).
  */
-async function ownMedia(link: SupervisorLink, assignment: SessionAssignment, onFailure: () => void): Promise<MediaOwner> {
-  const { MediaSession } = await import('../supervisor/media-session.ts');
+async function ownMedia(data: SessionHostData, assignment: SessionAssignment, onFailure: () => void): Promise<OwnMedia> {
+  const { MediaOwner } = await import('../media/media-owner.ts');
   const channel = new MessageChannel();
-  const media = MediaSession.serve(channel.port1, assignment.spec, link.data.config, onFailure);
+  const media = MediaOwner.serve(channel.port1, { spec: assignment.spec, config: data.config, onFailure });
   return { port: channel.port2, close: () => media.close() };
 }
 
 export async function runSession(createPipeline: PipelineFactory): Promise<void> {
-  const link = await linkToSupervisor();
-  const { config } = link.data;
+  const supervisor = await linkToSupervisor();
+  const { config } = supervisor.data;
   setLogLevel(config.logLevel);
-  const post = (message: FromSession) => link.post(message);
+  const post = (message: FromSession) => supervisor.post(message);
 
   let session: Session | undefined;
   let endBeforeStart: EndReason | undefined;
-  let media: MediaOwner | undefined;
+  let media: OwnMedia | undefined;
   let endedPosted = false;
   const postEnded = async (message: Extract<FromSession, { type: 'ended' }>) => {
     if (endedPosted) return;
@@ -52,7 +125,7 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
   };
 
   const fail = (err: unknown) => {
-    log.error(`uncaught error in session ${link.isolation}`, errorFields(err));
+    log.error(`uncaught error in session ${supervisor.isolation}`, errorFields(err));
     void postEnded({ type: 'ended', reason: 'error', error: serializeError(err) }).finally(() =>
       // Ends this thread only (process.exit in a worker stops the worker), or this session process.
       process.exit(1),
@@ -61,7 +134,31 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
 
-  link.onMessage((message) => {
+  const start = async (assignment: SessionAssignment, mediaPort: MessagePort | undefined) => {
+    setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
+    try {
+      if (!mediaPort) media = await ownMedia(supervisor.data, assignment, () => session?.end('error'));
+      const pipeline = await createPipeline({
+        assignment,
+        config,
+        media: mediaPort ?? media!.port,
+        utterance: (utterance) => post({ type: 'utterance', utterance }),
+        vadLag: (lagsMs) => post({ type: 'vad_lag', lagsMs }),
+      });
+      session = new Session({ assignment, config, pipeline, post });
+      if (endBeforeStart) session.end(endBeforeStart);
+      const result = await session.run();
+      if (supervisor.isolation === 'thread' && rtcNativeLayerTouched()) {
+        // The media owner's rooms stop receiving events once any thread initialises rtc-node.
+        log.error('rtc-node native layer initialised in a session thread: every room in this process is at risk');
+      }
+      await postEnded({ type: 'ended', ...result });
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  supervisor.onMessage((message) => {
     switch (message.type) {
       case 'ping':
         post({ type: 'pong', seq: message.seq });
@@ -70,33 +167,11 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
         if (session) session.end(message.reason);
         else endBeforeStart = message.reason;
         break;
-      case 'start': {
-        const { assignment } = message;
-        setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
-        void (async () => {
-          try {
-            if (!message.media) media = await ownMedia(link, assignment, () => session?.end('error'));
-            const pipeline = await createPipeline({
-              assignment,
-              config,
-              media: message.media ?? media!.port,
-              utterance: (utterance) => post({ type: 'utterance', utterance }),
-              vadLag: (lagsMs) => post({ type: 'vad_lag', lagsMs }),
-            });
-            session = new Session(assignment, config, pipeline, post);
-            if (endBeforeStart) session.end(endBeforeStart);
-            const result = await session.run();
-            if (link.isolation === 'thread' && rtcNativeLayerTouched()) {
-              // The media owner's rooms stop receiving events once any thread initialises rtc-node.
-              log.error('rtc-node native layer initialised in a session thread: every room in this process is at risk');
-            }
-            await postEnded({ type: 'ended', ...result });
-          } catch (err) {
-            fail(err);
-          }
-        })();
+      case 'start':
+        void start(message.assignment, message.media);
         break;
-      }
+      case 'init':
+        break; // only the first one counts (connect)
     }
   });
   post({ type: 'ready' });

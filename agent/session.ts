@@ -6,7 +6,9 @@ import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger } from '../shared/logging.ts';
 import { type ControlCommand, type EndReason, LIMITS, type Mode } from '../shared/protocol.ts';
 import { redisNames } from '../shared/redis-keys.ts';
-import { type FromSession, type SerializedError, type SessionAssignment, serializeError } from '../shared/thread-messages.ts';
+import { type SerializedError, serializeError } from '../shared/errors.ts';
+import type { FromSession, SessionAssignment } from '../shared/session-messages.ts';
+import { within } from '../shared/timeout.ts';
 import { type Applied, ControlStreamReader, type StateUpdate, entryTimestampMs } from './control-stream.ts';
 import type { InterviewPipeline } from './pipeline.ts';
 
@@ -22,6 +24,14 @@ export interface SessionResult {
   error?: SerializedError;
 }
 
+export interface SessionOptions {
+  readonly assignment: SessionAssignment;
+  readonly config: RuntimeConfig;
+  readonly pipeline: InterviewPipeline;
+  /** Reports to the supervisor. */
+  readonly post: (message: FromSession) => void;
+}
+
 export class Session {
   private mode: Mode;
   private silenceTimeoutS = DEFAULT_SILENCE_TIMEOUT_S;
@@ -30,28 +40,29 @@ export class Session {
   private readonly ended = new Promise<SessionResult>((resolve) => (this.resolveEnded = resolve));
   private readonly abort = new AbortController();
   private readonly control: ControlStreamReader;
+  private readonly assignment: SessionAssignment;
+  private readonly pipeline: InterviewPipeline;
+  private readonly post: (message: FromSession) => void;
 
-  constructor(
-    private readonly assignment: SessionAssignment,
-    config: RuntimeConfig,
-    private readonly pipeline: InterviewPipeline,
-    private readonly post: (message: FromSession) => void,
-  ) {
+  constructor({ assignment, config, pipeline, post }: SessionOptions) {
+    this.assignment = assignment;
+    this.pipeline = pipeline;
+    this.post = post;
     this.mode = assignment.spec.mode;
     const names = redisNames(config.redis.prefix);
-    this.control = new ControlStreamReader(
-      config.redis.url,
-      names.control(assignment.spec.room_id),
-      names.controlGroup,
-      assignment.spec.session_id,
-      names.sessionState(assignment.jobId),
-      config.sessions.redisLostGraceMs,
-      {
+    this.control = new ControlStreamReader({
+      redisUrl: config.redis.url,
+      stream: names.control(assignment.spec.room_id),
+      group: names.controlGroup,
+      consumer: assignment.spec.session_id,
+      stateKey: names.sessionState(assignment.jobId),
+      redisLostGraceMs: config.sessions.redisLostGraceMs,
+      handlers: {
         apply: (command, entryId) => this.apply(command, entryId),
         reject: (entryId, command, problems) => this.post({ type: 'command_rejected', entryId, command, problems }),
         redisLost: () => this.end('redis_lost'),
       },
-    );
+    });
   }
 
   /** Runs the session to its end and releases everything it holds. */
@@ -74,10 +85,7 @@ export class Session {
     // Shutdown order: stop taking commands, stop the pipeline, wait for it (bounded), release it.
     this.abort.abort();
     await this.control.close();
-    const stopped = await Promise.race([
-      pipelineDone.then(() => true),
-      new Promise<false>((resolve) => setTimeout(resolve, PIPELINE_STOP_TIMEOUT_MS, false).unref()),
-    ]);
+    const stopped = await within(pipelineDone.then(() => true), PIPELINE_STOP_TIMEOUT_MS, false);
     if (!stopped) log.warn('pipeline did not stop in time', { timeout_ms: PIPELINE_STOP_TIMEOUT_MS });
     await this.pipeline.close().catch((err) => log.error('pipeline close failed', errorFields(err)));
     // This isolate's heap: what the session really kept, next to what its GC let grow.

@@ -80,6 +80,9 @@ export type Environment = z.infer<typeof environmentSchema>;
 /** Every variable the runtime reads, for documentation and the compose-file test. */
 export const ENVIRONMENT_VARIABLES = Object.keys(environmentSchema.shape) as (keyof Environment)[];
 
+/** Where a session's code runs: a worker thread of the runtime process, or a child process of its own. */
+export type Isolation = Environment['SESSION_ISOLATION'];
+
 export interface RuntimeConfig {
   readonly livekit: { readonly url: string; readonly apiKey: string; readonly apiSecret: string };
   readonly redis: { readonly url: string; readonly prefix: string };
@@ -94,7 +97,7 @@ export interface RuntimeConfig {
       };
   readonly sessions: {
     /** Where each session runs: a worker thread of this process, or a child process of its own. */
-    readonly isolation: Environment['SESSION_ISOLATION'];
+    readonly isolation: Isolation;
     readonly max: number;
     readonly prewarm: number;
     readonly heapMb: number;

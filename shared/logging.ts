@@ -11,6 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import winston from 'winston';
 import Transport from 'winston-transport';
+import { type SerializedError, serializeError } from './errors.ts';
 
 export interface LogContext {
   session_id?: string;
@@ -53,7 +54,7 @@ const lineFormat = winston.format.printf((info) => {
   return JSON.stringify({ timestamp, level, component, session_id, room_id, message, ...extra });
 });
 
-/** The message a session thread posts for one log line (see SessionThread in supervisor/). */
+/** The message a session thread posts for one log line (shared/session-messages.ts). */
 export interface LogLineMessage {
   type: 'log';
   line: string;
@@ -89,7 +90,6 @@ export function logger(component: string): Logger {
 }
 
 /** An error as log fields: name, message and stack, never the objects hanging off it. */
-export function errorFields(err: unknown): { error: { name: string; message: string; stack?: string } } {
-  if (err instanceof Error) return { error: { name: err.name, message: err.message, stack: err.stack } };
-  return { error: { name: 'NonError', message: String(err) } };
+export function errorFields(err: unknown): { error: SerializedError } {
+  return { error: serializeError(err) };
 }

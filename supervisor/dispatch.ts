@@ -17,11 +17,12 @@ import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
+import type { SessionReport } from '../shared/session-messages.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
+import { LocalSession } from './local-session.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
-import type { SessionWorker } from './session-worker.ts';
 import type { Signals } from './signals.ts';
 import type { TranscriptDelivery } from './transcript-delivery.ts';
 
@@ -29,21 +30,9 @@ const log = logger('dispatch');
 
 /** A START that finds this process full is retried this much later (by any process). */
 const BOUNCE_DELAY_MS = 1_000;
-/** STOP must end a running session within 2 s (interface.md section 1): ask, then force at 1.5 s. */
-const STOP_GRACE_MS = 1_500;
-/** A replaced session gets this long to end before its thread or process is terminated. */
-const REPLACE_GRACE_MS = 1_500;
 const STOP_MARKER_TTL_S = 24 * 3600;
 /** How many queued jobs a STOP scans for START jobs of its session (the stop marker covers the rest). */
 const STOP_SCAN_LIMIT = 1_000;
-
-interface LocalSession {
-  readonly ref: SessionRef;
-  worker?: SessionWorker;
-  endRequested?: EndReason;
-  /** Our claim was taken over by the same job elsewhere: end without publishing SESSION_ENDED. */
-  silent?: boolean;
-}
 
 export interface DispatchResult {
   outcome: string;
@@ -78,7 +67,7 @@ export class Dispatcher {
       for (const session of this.local.values()) {
         if (session.ref.jobId === signal.jobId || session.ref.sessionId === signal.sessionId) {
           withLogContext({ session_id: session.ref.sessionId, room_id: session.ref.roomId }, () =>
-            this.requestEnd(session, signal.reason),
+            session.requestEnd(signal.reason),
           );
         }
       }
@@ -150,14 +139,13 @@ export class Dispatcher {
     }
     if (this.closing || !pool.hasCapacity()) return this.bounce(job, token);
 
-    const releaseReservation = pool.reserve();
-    const session: LocalSession = { ref };
+    const session = new LocalSession({ ref, pool, claims, shutdownGraceMs: config.shutdownGraceMs });
     this.local.set(ref.jobId, session);
     try {
       const resumed = await events.hasStarted(ref.jobId);
-      const claim = await claims.acquire(ref);
+      await session.claimRoom();
       if (this.closing || session.endRequested) {
-        await claim.release();
+        await session.close();
         if (this.closing) return this.bounce(job, token);
         await events.ended(ref, session.endRequested!);
         return { outcome: 'stopped_before_start', reason: session.endRequested! };
@@ -166,42 +154,27 @@ export class Dispatcher {
       const conversation = await transcripts.conversation(ref.sessionId);
       // Queued first, so the central server hears of it before any transcript of this run.
       await transcripts.sessionStarting(ref.sessionId, ref.roomId, resumed);
-      let worker: SessionWorker;
-      let warm: boolean;
-      try {
-        ({ worker, warm } = await pool.acquire(releaseReservation));
-        session.worker = worker;
-        // Session messages arrive outside the job's log scope: give them the session's.
-        worker.onMessage = (message) =>
-          withLogContext({ session_id: ref.sessionId, room_id: ref.roomId }, () => this.onSessionMessage(ref, message));
-        await worker.start({ jobId: ref.jobId, spec, resumed, conversation });
-      } catch (err) {
-        if (session.worker) await session.worker.end('error', STOP_GRACE_MS);
-        await claim.release();
-        throw err;
-      }
+      const context = { session_id: ref.sessionId, room_id: ref.roomId };
+      // Reports arrive outside the job's log scope: give them the session's.
+      const { warm } = await session.start({ jobId: ref.jobId, spec, resumed, conversation }, (report) =>
+        withLogContext(context, () => this.onReport(ref, report)),
+      );
       this.deps.metrics.sessionStartSeconds.observe(
         { thread: warm ? 'prewarmed' : 'cold' },
         Math.max(0, Date.now() - job.timestamp) / 1000,
       );
       await events.started(ref, { resumed, runtime_id: config.runtimeId });
       log.info('session started', { job_id: ref.jobId, resumed, prewarmed: warm, earlier_turns: conversation.length });
-      if (session.endRequested) this.requestEnd(session, session.endRequested);
-      void claim.lost.then(() => {
-        session.silent = true;
-        void worker.end('replaced', REPLACE_GRACE_MS);
-      });
 
-      const end = await worker.ended;
+      const end = await session.ended;
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
-      if (!session.silent) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
-      await claim.release();
-      // The slot is free while the last transcripts drain (bounded; the rest stays in the outbox).
-      releaseReservation();
+      if (!session.replacedElsewhere) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
+      // The claim and the slot are free while the last transcripts drain (bounded; the rest stays in the outbox).
+      await session.close();
       const pending = await transcripts.sessionEnded(ref.sessionId);
       return { outcome: 'completed', reason: end.reason, ...(pending ? { transcripts_pending: pending } : {}) };
     } finally {
-      releaseReservation();
+      await session.close();
       this.local.delete(ref.jobId);
     }
   }
@@ -231,30 +204,25 @@ export class Dispatcher {
     return { outcome: 'completed', removed_queued: removed };
   }
 
-  private requestEnd(session: LocalSession, reason: 'stopped' | 'replaced' | 'shutdown'): void {
-    session.endRequested ??= reason;
-    if (session.worker) void session.worker.end(reason, reason === 'shutdown' ? this.deps.config.shutdownGraceMs : STOP_GRACE_MS);
-  }
-
-  private onSessionMessage(ref: SessionRef, message: Parameters<SessionWorker['onMessage']>[0]): void {
+  private onReport(ref: SessionRef, report: SessionReport): void {
     const { events, metrics } = this.deps;
     const publish = (promise: Promise<void>) => promise.catch((err) => log.error('event publish failed', errorFields(err)));
-    switch (message.type) {
+    switch (report.type) {
       case 'mode_changed':
-        void publish(events.publish('MODE_CHANGED', ref, { from: message.from, to: message.to, silence_timeout: message.silenceTimeoutS }));
+        void publish(events.publish('MODE_CHANGED', ref, { from: report.from, to: report.to, silence_timeout: report.silenceTimeoutS }));
         break;
       case 'command_rejected':
-        void publish(events.publish('COMMAND_REJECTED', ref, { entry_id: message.entryId, command: message.command, problems: message.problems }));
+        void publish(events.publish('COMMAND_REJECTED', ref, { entry_id: report.entryId, command: report.command, problems: report.problems }));
         break;
       case 'command_applied':
-        metrics.commandApplySeconds.observe({ command: message.command }, Math.max(0, message.latencyMs) / 1000);
+        metrics.commandApplySeconds.observe({ command: report.command }, Math.max(0, report.latencyMs) / 1000);
         break;
       case 'vad_lag':
-        for (const lag of message.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
+        for (const lag of report.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
         break;
       case 'utterance':
         // Durable in Redis in the order the session finalized them (one connection, in order).
-        this.deps.transcripts.queue(ref.sessionId, ref.roomId, message.utterance).catch((err) => log.error('transcript not queued', errorFields(err)));
+        this.deps.transcripts.queue(ref.sessionId, ref.roomId, report.utterance).catch((err) => log.error('transcript not queued', errorFields(err)));
         break;
     }
   }
@@ -279,7 +247,7 @@ export class Dispatcher {
     this.closing = true;
     const closed = this.worker?.close();
     for (const session of this.local.values()) {
-      withLogContext({ session_id: session.ref.sessionId, room_id: session.ref.roomId }, () => this.requestEnd(session, 'shutdown'));
+      withLogContext({ session_id: session.ref.sessionId, room_id: session.ref.roomId }, () => session.requestEnd('shutdown'));
     }
     await closed;
   }

@@ -5,12 +5,15 @@
 import { logger, withoutLogContext } from '../shared/logging.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { RuntimeMetrics } from './metrics.ts';
+import { createHost } from './session-hosts.ts';
 import { SessionWorker } from './session-worker.ts';
 
 const log = logger('pool');
 
 /** Consecutive workers failing before `ready` after which the pool stops prewarming (a broken build). */
 const MAX_BOOTSTRAP_FAILURES = 3;
+/** The old generation a session may use beyond the heap limit is the session's; young stays small. */
+const YOUNG_GENERATION_MB = 8;
 
 export class PoolFullError extends Error {
   override readonly name = 'PoolFullError';
@@ -23,7 +26,6 @@ export class SessionPool {
   private reserved = 0;
   private bootstrapFailures = 0;
   private closed = false;
-  private waitingForIdle: (() => void)[] = [];
 
   constructor(
     private readonly config: RuntimeConfig,
@@ -99,7 +101,10 @@ export class SessionPool {
   }
 
   private spawn(): SessionWorker {
-    return new SessionWorker({ config: this.config, entry: this.entry.href }, this.config);
+    const { config } = this;
+    const limits = { heapMb: config.sessions.heapMb, youngGenerationMb: YOUNG_GENERATION_MB };
+    const host = createHost(config.sessions.isolation, { config, entry: this.entry.href }, limits);
+    return new SessionWorker({ host, config });
   }
 
   /** Tops the idle workers up to `prewarm` (or the free slots). Idle workers belong to no session, whoever triggered this. */
@@ -130,7 +135,6 @@ export class SessionPool {
             }
           });
           this.updateGauges();
-          for (const wake of this.waitingForIdle.splice(0)) wake();
         },
         (err: Error) => {
           this.warming.delete(worker);
@@ -147,17 +151,7 @@ export class SessionPool {
     this.updateGauges();
   }
 
-  /** Resolves once `count` prewarmed workers are idle (for benchmarks and tests). */
-  async whenIdle(count = this.config.sessions.prewarm): Promise<void> {
-    while (this.idle.length < count) await new Promise<void>((resolve) => this.waitingForIdle.push(resolve));
-  }
-
-  /** Asks every live session to end for `reason`; force-terminates those still running after `graceMs`. */
-  async endAll(reason: 'shutdown', graceMs: number): Promise<void> {
-    await Promise.all([...this.live].map((worker) => worker.end(reason, graceMs)));
-  }
-
-  /** Stops prewarming and ends idle workers. Live sessions are ended by endAll() first. */
+  /** Stops prewarming and ends idle workers. Live sessions are ended by the dispatcher first. */
   async close(): Promise<void> {
     this.closed = true;
     const workers = [...this.idle.splice(0), ...this.warming];

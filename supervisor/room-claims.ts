@@ -14,11 +14,12 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import { errorFields, logger } from '../shared/logging.ts';
+import { logger } from '../shared/logging.ts';
+import { within } from '../shared/timeout.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
-import type { EventPublisher } from './events.ts';
+import type { EventPublisher, SessionRef } from './events.ts';
+import { Lease, RELEASE_LEASE } from './lease.ts';
 import type { Signals } from './signals.ts';
-import { RELEASE_LEASE, RENEW_LEASE } from './leases.ts';
 
 const log = logger('dispatch');
 
@@ -35,12 +36,6 @@ const SUPERSEDED_TTL_S = 24 * 3600;
 /** Re-check a claimed room this often, for owners that died without releasing (lease lapses). */
 const RECHECK_MS = 100;
 
-export interface ClaimOwner {
-  readonly sessionId: string;
-  readonly jobId: string;
-  readonly roomId: string;
-}
-
 interface ClaimValue {
   session_id: string;
   job_id: string;
@@ -54,24 +49,40 @@ export interface HeldClaim {
   release(): Promise<void>;
 }
 
+export interface RoomClaimsOptions {
+  readonly redis: Redis;
+  readonly names: RedisNames;
+  readonly signals: Signals;
+  readonly events: EventPublisher;
+  /** This process, as the owner written into its claims. */
+  readonly runtimeId: string;
+  /** A claim's lease: a dead owner's room is free again after this. */
+  readonly leaseMs: number;
+}
+
 export class RoomClaims {
   private readonly released = new EventEmitter();
+  private readonly redis: Redis;
+  private readonly names: RedisNames;
+  private readonly signals: Signals;
+  private readonly events: EventPublisher;
+  private readonly runtimeId: string;
+  private readonly leaseMs: number;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly names: RedisNames,
-    private readonly signals: Signals,
-    private readonly events: EventPublisher,
-    private readonly runtimeId: string,
-    private readonly leaseMs: number,
-  ) {
+  constructor({ redis, names, signals, events, runtimeId, leaseMs }: RoomClaimsOptions) {
+    this.redis = redis;
+    this.names = names;
+    this.signals = signals;
+    this.events = events;
+    this.runtimeId = runtimeId;
+    this.leaseMs = leaseMs;
     this.released.setMaxListeners(0);
     signals.on((signal) => {
       if (signal.kind === 'released') this.released.emit(signal.roomId);
     });
   }
 
-  async acquire(me: ClaimOwner): Promise<HeldClaim> {
+  async acquire(me: SessionRef): Promise<HeldClaim> {
     const key = this.names.room(me.roomId);
     const value = JSON.stringify({ session_id: me.sessionId, job_id: me.jobId, owner: this.runtimeId, token: randomUUID() } satisfies ClaimValue);
     for (;;) {
@@ -99,10 +110,7 @@ export class RoomClaims {
     const deadline = Date.now() + this.leaseMs + 2_000;
     while ((await this.redis.get(key)) === currentRaw && Date.now() < deadline) {
       const abort = new AbortController();
-      await Promise.race([
-        once(this.released, roomId, { signal: abort.signal }).catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, RECHECK_MS)),
-      ]);
+      await within(once(this.released, roomId, { signal: abort.signal }), RECHECK_MS, undefined);
       abort.abort();
     }
     await this.events.ended({ jobId: current.job_id, sessionId: current.session_id, roomId }, 'replaced');
@@ -117,28 +125,14 @@ export class RoomClaims {
   }
 
   private hold(key: string, value: string): HeldClaim {
-    let markLost!: () => void;
-    const lost = new Promise<void>((resolve) => (markLost = resolve));
-    const timer = setInterval(async () => {
-      try {
-        if ((await this.redis.eval(RENEW_LEASE, 1, key, value, this.leaseMs)) !== 1) {
-          clearInterval(timer);
-          log.warn('room claim lost to another process');
-          markLost();
-        }
-      } catch (err) {
-        // Redis unreachable: keep trying; if the lease lapses meanwhile, the next renewal says so.
-        log.debug('room claim renewal failed', errorFields(err));
-      }
-    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    const lease = Lease.hold(this.redis, { key, value, ttlMs: this.leaseMs });
     const roomId = key.slice(this.names.room('').length);
     let releasing: Promise<void> | undefined;
     return {
-      lost,
+      lost: lease.lost.then(() => void log.warn('room claim lost to another process')),
       release: () =>
         (releasing ??= (async () => {
-          clearInterval(timer);
-          await this.redis.eval(RELEASE_LEASE, 1, key, value);
+          await lease.release();
           await this.signals.send({ kind: 'released', roomId });
         })()),
     };

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger } from '../shared/logging.ts';
 import { redisNames } from '../shared/redis-keys.ts';
+import { within } from '../shared/timeout.ts';
 import { Dispatcher } from './dispatch.ts';
 import { EventPublisher } from './events.ts';
 import { RuntimeMetrics } from './metrics.ts';
@@ -27,22 +28,30 @@ export interface RuntimeOptions {
   sessionEntry?: URL;
 }
 
+/** Everything a running runtime holds, in the order it was started. */
+interface RuntimeParts {
+  readonly connections: Redis[];
+  readonly signals: Signals;
+  readonly bundle: SessionBundle;
+  readonly pool: SessionPool;
+  readonly transcripts: TranscriptDelivery;
+  readonly queue: Queue;
+  readonly dispatcher: Dispatcher;
+  readonly ops: OpsServer;
+  readonly opsPort: number;
+}
+
 export class Runtime {
   private closing: Promise<void> | undefined;
 
   private constructor(
     readonly config: RuntimeConfig,
-    readonly metrics: RuntimeMetrics,
-    readonly pool: SessionPool,
-    private readonly dispatcher: Dispatcher,
-    private readonly ops: OpsServer,
-    readonly opsPort: number,
-    private readonly signals: Signals,
-    private readonly transcripts: TranscriptDelivery,
-    private readonly queue: Queue,
-    private readonly connections: Redis[],
-    private readonly bundle: SessionBundle,
+    private readonly parts: RuntimeParts,
   ) {}
+
+  get opsPort(): number {
+    return this.parts.opsPort;
+  }
 
   static async start(config: RuntimeConfig, options: RuntimeOptions = {}): Promise<Runtime> {
     const names = redisNames(config.redis.prefix);
@@ -58,27 +67,24 @@ export class Runtime {
     const events = new EventPublisher(redis, names);
     const signals = new Signals(config.redis.url, redis, names.signals);
     await signals.start();
-    const claims = new RoomClaims(redis, names, signals, events, config.runtimeId, Math.round(config.jobs.lockMs / 3));
+    const claims = new RoomClaims({ redis, names, signals, events, runtimeId: config.runtimeId, leaseMs: Math.round(config.jobs.lockMs / 3) });
     const bundleStartedAt = Date.now();
     const bundle = await bundleSessionEntry(options.sessionEntry ?? DEFAULT_SESSION_ENTRY);
     log.info('session code bundled', { ms: Date.now() - bundleStartedAt });
     const pool = new SessionPool(config, bundle.url, metrics);
     await pool.start();
-    const transcripts = new TranscriptDelivery(
+    const transcripts = new TranscriptDelivery({
       redis,
       names,
-      { centralServerUrl: config.centralServer.url, token: config.centralServer.token, runtimeId: config.runtimeId, ...DEFAULT_DELIVERY },
+      options: { centralServerUrl: config.centralServer.url, token: config.centralServer.token, runtimeId: config.runtimeId, ...DEFAULT_DELIVERY },
       metrics,
-    );
+    });
     transcripts.start();
     const queue = new Queue(names.dispatchQueue, { connection: bullConnection, prefix: names.bullPrefix });
     const dispatcher = new Dispatcher({ config, names, bullConnection, redis, queue, pool, events, claims, signals, metrics, transcripts });
 
     const ops = new OpsServer(metrics, async () => ({
-      redis: await Promise.race([
-        redis.ping().then(() => true, () => false),
-        new Promise<boolean>((resolve) => setTimeout(resolve, HEALTH_PING_TIMEOUT_MS, false)),
-      ]),
+      redis: await within(redis.ping().then(() => true, () => false), HEALTH_PING_TIMEOUT_MS, false),
       pool: pool.healthy,
       dispatch: dispatcher.running,
     }));
@@ -90,7 +96,7 @@ export class Runtime {
       prewarmed: pool.idleCount,
       providers: config.providers.kind,
     });
-    return new Runtime(config, metrics, pool, dispatcher, ops, opsPort, signals, transcripts, queue, [redis, bullConnection], bundle);
+    return new Runtime(config, { connections: [redis, bullConnection], signals, bundle, pool, transcripts, queue, dispatcher, ops, opsPort });
   }
 
   /** Graceful shutdown; the same promise on repeated calls. */
@@ -100,19 +106,20 @@ export class Runtime {
 
   private async closeSteps(): Promise<void> {
     log.info('shutting down');
+    const { dispatcher, transcripts, pool, ops, signals, queue, connections, bundle } = this.parts;
     const steps: [string, () => Promise<unknown>][] = [
       // 1. Stop taking jobs; end live sessions (`shutdown`), forcing those past the grace period.
-      ['dispatcher', () => this.dispatcher.close()],
+      ['dispatcher', () => dispatcher.close()],
       // 2. Sessions drained their transcripts (bounded) as they ended; stop delivering the rest,
       // which stays in Redis for another process.
-      ['transcripts', () => this.transcripts.close()],
+      ['transcripts', () => transcripts.close()],
       // 3. No session is live any more: drop idle threads.
-      ['pool', () => this.pool.close()],
-      ['operations endpoint', () => this.ops.close()],
-      ['signals', () => this.signals.close()],
-      ['queue', () => this.queue.close()],
-      ['redis', () => Promise.all(this.connections.map((c) => c.quit().catch(() => c.disconnect())))],
-      ['session bundle', async () => this.bundle.remove()],
+      ['pool', () => pool.close()],
+      ['operations endpoint', () => ops.close()],
+      ['signals', () => signals.close()],
+      ['queue', () => queue.close()],
+      ['redis', () => Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())))],
+      ['session bundle', async () => bundle.remove()],
     ];
     for (const [name, step] of steps) {
       const startedAt = Date.now();

@@ -1,12 +1,12 @@
 // Where a session's code runs: a worker thread of this process (SESSION_ISOLATION=thread, the
 // default) or a child process of its own (SESSION_ISOLATION=process: more memory per session, but
 // a native crash or an rtc-node fault stays inside it). Both carry the same messages
-// (shared/thread-messages.ts) and report how they ended the same way.
+// (shared/session-messages.ts) and report how they ended the same way.
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type TransferListItem, Worker } from 'node:worker_threads';
-import type { Isolation, ProcessInit } from '../agent/supervisor-link.ts';
-import type { SessionThreadData, ToSession } from '../shared/thread-messages.ts';
+import type { Isolation } from '../shared/config.ts';
+import type { SessionHostData, ToSession } from '../shared/session-messages.ts';
 
 export interface HostLimits {
   heapMb: number;
@@ -30,7 +30,7 @@ export interface SessionHost {
   terminate(): Promise<void>;
 }
 
-export function threadHost(data: SessionThreadData, limits: HostLimits): SessionHost {
+export function threadHost(data: SessionHostData, limits: HostLimits): SessionHost {
   // The entry is the bundled session code (supervisor/session-bundle.ts): plain JavaScript.
   const worker = new Worker(new URL(data.entry), {
     workerData: data,
@@ -65,7 +65,7 @@ export function threadHost(data: SessionThreadData, limits: HostLimits): Session
 /** What V8 prints when a process runs out of heap (it then aborts). */
 const OUT_OF_MEMORY = /Reached heap limit|JavaScript heap out of memory/;
 
-export function processHost(data: SessionThreadData, limits: HostLimits): SessionHost {
+export function processHost(data: SessionHostData, limits: HostLimits): SessionHost {
   const child: ChildProcess = fork(fileURLToPath(data.entry), [], {
     execArgv: [
       `--max-old-space-size=${limits.heapMb}`,
@@ -88,7 +88,7 @@ export function processHost(data: SessionThreadData, limits: HostLimits): Sessio
   // The configuration (with its secrets) goes over the channel, never on a command line, once the
   // child listens (a message that arrives before that is dropped).
   child.on('message', (message: { type?: string }) => {
-    if (message?.type === 'init_wanted') child.send({ type: 'init', data } satisfies ProcessInit);
+    if (message?.type === 'init_wanted') child.send({ type: 'init', data } satisfies ToSession);
   });
   // 'close' comes after stderr is read to its end, so a heap report is not missed.
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
@@ -105,4 +105,9 @@ export function processHost(data: SessionThreadData, limits: HostLimits): Sessio
       await exited;
     },
   };
+}
+
+/** The host a session of this configuration runs in. */
+export function createHost(isolation: Isolation, data: SessionHostData, limits: HostLimits): SessionHost {
+  return isolation === 'process' ? processHost(data, limits) : threadHost(data, limits);
 }

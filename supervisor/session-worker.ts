@@ -5,17 +5,26 @@
 // running out of heap, a hang (no pong within the hang timeout), or a forced termination after an
 // end request was not honoured in time (then the requested reason). A session thread's room is
 // held here, by the media owner on the main thread; `ended` resolves once it has left the room.
+// Every message from the session is checked on arrival; its reports are forwarded to `onReport`.
 import { MessageChannel } from 'node:worker_threads';
+import { MediaOwner, type ServedMedia } from '../media/media-owner.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
-import { type LogContext, logger, withLogContext } from '../shared/logging.ts';
+import { type SerializedError, sessionError } from '../shared/errors.ts';
+import { type LogContext, errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
-import type { FromSession, SerializedError, SessionAssignment, SessionThreadData } from '../shared/thread-messages.ts';
-import { MediaSession } from './media-session.ts';
-import { type HostExit, type SessionHost, processHost, threadHost } from './session-hosts.ts';
+import {
+  type FromSession,
+  type SessionAssignment,
+  type SessionReport,
+  isSessionReport,
+  parseFromSession,
+} from '../shared/session-messages.ts';
+import type { HostExit, SessionHost } from './session-hosts.ts';
 
 const log = logger('pool');
 
-export interface WorkerEnd {
+/** How a session ended. */
+export interface SessionEnd {
   reason: EndReason;
   error?: SerializedError;
 }
@@ -23,41 +32,39 @@ export interface WorkerEnd {
 /** A thread or process that has not loaded its modules by then is broken (cold loads measured ~1-2 s here). */
 const READY_TIMEOUT_MS = 30_000;
 const PING_INTERVAL_MS = 1_000;
-/** The old generation a session may use beyond the heap limit is the session's; young stays small. */
-const YOUNG_GENERATION_MB = 8;
 /** A session's room failing to join ends it this fast. */
-const MEDIA_FAILURE_GRACE_MS = 1_500;
+const ROOM_FAILURE_GRACE_MS = 1_500;
 
-export type SessionMessage = Extract<
-  FromSession,
-  { type: 'mode_changed' | 'command_rejected' | 'command_applied' | 'utterance' | 'vad_lag' }
->;
+export interface SessionWorkerOptions {
+  readonly host: SessionHost;
+  /** Heap limit and hang timeout (for the reasons given), the room's settings. */
+  readonly config: RuntimeConfig;
+}
 
 export class SessionWorker {
   private readonly host: SessionHost;
+  private readonly config: RuntimeConfig;
   readonly ready: Promise<void>;
-  readonly ended: Promise<WorkerEnd>;
+  readonly ended: Promise<SessionEnd>;
   readonly exited: Promise<void>;
-  private resolveEnded!: (end: WorkerEnd | Promise<WorkerEnd>) => void;
-  private endResult: WorkerEnd | undefined;
+  private resolveEnded!: (end: SessionEnd | Promise<SessionEnd>) => void;
+  private endResult: SessionEnd | undefined;
   private startedResolve: (() => void) | undefined;
-  private requestedReason: EndReason | undefined;
+  private requested: SessionEnd | undefined;
   private lastPongAt = Date.now();
   private pingTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private terminating = false;
   private readyReject!: (err: Error) => void;
-  private media: { close(): Promise<void> } | undefined;
+  private media: ServedMedia | undefined;
   /** The session's, once it has one: this worker was made outside any session's log scope. */
   private logContext: LogContext = {};
-  onMessage: (message: SessionMessage) => void = () => {};
+  /** Hears every report of the live session (events, transcripts, metrics). */
+  onReport: (report: SessionReport) => void = () => {};
 
-  constructor(
-    data: SessionThreadData,
-    private readonly config: RuntimeConfig,
-  ) {
-    const limits = { heapMb: config.sessions.heapMb, youngGenerationMb: YOUNG_GENERATION_MB };
-    this.host = config.sessions.isolation === 'process' ? processHost(data, limits) : threadHost(data, limits);
+  constructor({ host, config }: SessionWorkerOptions) {
+    this.host = host;
+    this.config = config;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
 
@@ -73,7 +80,13 @@ export class SessionWorker {
     void this.ready.finally(() => clearTimeout(readyTimer)).catch(() => {});
 
     this.host.onMessage((raw) => {
-      const message = raw as FromSession;
+      let message: FromSession;
+      try {
+        message = parseFromSession(raw);
+      } catch (err) {
+        return void withLogContext(this.logContext, () => log.error('message from the session dropped', errorFields(err)));
+      }
+      if (isSessionReport(message)) return this.onReport(message);
       switch (message.type) {
         case 'ready':
           readyResolve();
@@ -87,18 +100,15 @@ export class SessionWorker {
         case 'log':
           process.stdout.write(`${message.line}\n`);
           break;
-        case 'ended':
-          this.finish({ reason: message.reason, ...(message.error ? { error: message.error } : {}) });
+        case 'ended': {
+          const error = message.error ?? this.requested?.error;
+          this.finish({ reason: message.reason, ...(error ? { error } : {}) });
           // Never reused: a finished session's thread or process goes away with everything it held.
           void this.host.terminate();
           break;
-        case 'mode_changed':
-        case 'command_rejected':
-        case 'command_applied':
-        case 'utterance':
-        case 'vad_lag':
-          this.onMessage(message);
-          break;
+        }
+        case 'init_wanted':
+          break; // answered by the process host itself
       }
     });
     this.host.onExit((exit) => withLogContext(this.logContext, () => this.onExit(exit)));
@@ -108,18 +118,17 @@ export class SessionWorker {
     clearInterval(this.pingTimer);
     this.readyReject(new Error(`session ${this.host.kind} exited (${describeExit(exit)}) before it was ready`));
     if (this.endResult || this.terminating) return;
-    if (this.requestedReason) {
-      this.finish({ reason: this.requestedReason });
-      return;
-    }
-    const error: SerializedError = exit.outOfMemory
-      ? { name: 'SessionOutOfMemory', message: `session ${this.host.kind} exceeded its ${this.config.sessions.heapMb} MB heap` }
-      : { name: exit.error?.name ?? 'SessionExited', message: exit.error?.message ?? `session ${this.host.kind} exited (${describeExit(exit)})` };
+    if (this.requested) return this.finish(this.requested);
+    const error = exit.outOfMemory
+      ? sessionError('SessionOutOfMemory', `session ${this.host.kind} exceeded its ${this.config.sessions.heapMb} MB heap`)
+      : exit.error
+        ? { name: exit.error.name, message: exit.error.message }
+        : sessionError('SessionExited', `session ${this.host.kind} exited (${describeExit(exit)})`);
     log.error(`session ${this.host.kind} died`, { exit_code: exit.code, signal: exit.signal, error });
     this.finish({ reason: 'error', error });
   }
 
-  private finish(end: WorkerEnd): void {
+  private finish(end: SessionEnd): void {
     if (this.endResult) return;
     this.endResult = end;
     clearInterval(this.pingTimer);
@@ -134,7 +143,11 @@ export class SessionWorker {
     if (this.host.kind === 'thread') {
       // rtc-node is process-global: the thread's room is joined here, on the main thread.
       const channel = new MessageChannel();
-      this.media = MediaSession.serve(channel.port1, assignment.spec, this.config, () => void this.end('error', MEDIA_FAILURE_GRACE_MS));
+      this.media = MediaOwner.serve(channel.port1, {
+        spec: assignment.spec,
+        config: this.config,
+        onFailure: (err) => void this.end('error', ROOM_FAILURE_GRACE_MS, sessionError('RoomFailed', err.message)),
+      });
       this.host.post({ type: 'start', assignment, media: channel.port2 }, [channel.port2]);
     } else {
       this.host.post({ type: 'start', assignment });
@@ -149,7 +162,7 @@ export class SessionWorker {
     const hangTimeoutMs = this.config.sessions.hangTimeoutMs;
     if (Date.now() - this.lastPongAt > hangTimeoutMs) {
       log.error(`session ${this.host.kind} hung: no answer to pings`, { hang_timeout_ms: hangTimeoutMs });
-      this.finish({ reason: 'error', error: { name: 'SessionHung', message: `no answer to pings for ${hangTimeoutMs} ms` } });
+      this.finish({ reason: 'error', error: sessionError('SessionHung', `no answer to pings for ${hangTimeoutMs} ms`) });
       void this.host.terminate();
       return;
     }
@@ -158,15 +171,16 @@ export class SessionWorker {
 
   /**
    * Asks the session to end for `reason`; terminates its thread or process if it has not ended
-   * after `graceMs`. Resolves with how it ended (the requested reason, unless it had already ended).
+   * after `graceMs`. Resolves with how it ended (the requested reason, unless it had already
+   * ended). `error` says why the runtime asked, for an `error` end.
    */
-  async end(reason: EndReason, graceMs: number): Promise<WorkerEnd> {
+  async end(reason: EndReason, graceMs: number, error?: SerializedError): Promise<SessionEnd> {
     if (!this.endResult) {
-      this.requestedReason ??= reason;
+      this.requested ??= { reason, ...(error ? { error } : {}) };
       this.host.post({ type: 'end', reason });
       const timer = setTimeout(() => {
         log.warn(`session did not end in time, terminating its ${this.host.kind}`, { grace_ms: graceMs, reason });
-        this.finish({ reason: this.requestedReason ?? reason });
+        this.finish(this.requested ?? { reason });
         void this.host.terminate();
       }, graceMs);
       await this.ended;

@@ -2,16 +2,18 @@
 // section 4), off the audio path: session threads only hand utterances over; the POSTs, their
 // retries and their waits happen here, on timers and sockets of the main thread.
 //
-// One worker per outbox, holding the outbox's lease in Redis, posts its entries strictly in order:
+// One deliverer per outbox, holding the outbox's lease in Redis, posts its entries strictly in order:
 // 2xx removes the entry; 5xx, 408, 429, a timeout or a network failure is retried with backoff
 // (so an outage of minutes loses nothing and keeps the order); any other 4xx is logged and dropped.
-// At session end the worker drains for up to `drainMs`; what is left stays in Redis, and every
+// At session end the deliverer drains for up to `drainMs`; what is left stays in Redis, and every
 // process's sweeper picks up outboxes nobody delivers (a finished session, a dead process).
 import type { Redis } from 'ioredis';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
-import type { SpokenTurn, Utterance } from '../shared/thread-messages.ts';
+import type { SpokenTurn, Utterance } from '../shared/session-messages.ts';
+import { within } from '../shared/timeout.ts';
+import type { Lease } from './lease.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { type OutboxEntry, TranscriptOutbox } from './transcript-outbox.ts';
 
@@ -22,9 +24,8 @@ const POST_TIMEOUT_MS = 10_000;
 /** Retry backoff: doubles from the base to the cap (with jitter), so a recovered server is seen within 5 s. */
 const RETRY_BASE_MS = 250;
 const RETRY_MAX_MS = 5_000;
-/** A dead deliverer's outboxes move on after this (plus one sweep). */
+/** A dead deliverer's outboxes move on after this (plus one sweep); renewed every third of it. */
 const LEASE_TTL_MS = 15_000;
-const LEASE_RENEW_MS = 5_000;
 /** A live session whose outbox another process is delivering retries the lease this often. */
 const LEASE_RETRY_MS = 1_000;
 const PEEK_BATCH = 50;
@@ -49,19 +50,19 @@ type Outcome = 'delivered' | 'dropped';
 
 export class TranscriptDelivery {
   private readonly outbox: TranscriptOutbox;
-  private readonly workers = new Map<string, OutboxWorker>();
+  private readonly deliverers = new Map<string, OutboxDeliverer>();
   private readonly overBound = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private closed = false;
 
-  constructor(
-    redis: Redis,
-    names: RedisNames,
-    private readonly options: DeliveryOptions,
-    private readonly metrics: RuntimeMetrics,
-  ) {
+  private readonly options: DeliveryOptions;
+  private readonly metrics: RuntimeMetrics;
+
+  constructor({ redis, names, options, metrics }: { redis: Redis; names: RedisNames; options: DeliveryOptions; metrics: RuntimeMetrics }) {
     this.outbox = new TranscriptOutbox(redis, names);
+    this.options = options;
+    this.metrics = metrics;
   }
 
   start(): void {
@@ -80,7 +81,7 @@ export class TranscriptDelivery {
     await this.outbox.append(sessionId, roomId, 'mark_incomplete', body);
     log.info('mark-incomplete queued', { reason });
     this.metrics.transcriptsQueued.inc({ kind: 'mark_incomplete' });
-    this.worker(sessionId, true).kick();
+    this.deliverer(sessionId, true).kick();
     return reason;
   }
 
@@ -100,7 +101,7 @@ export class TranscriptDelivery {
     this.metrics.transcriptsQueued.inc({ kind: 'transcript' });
     log.info('transcript queued', { sequence, role: utterance.role, characters: utterance.text.length, outbox: length });
     this.checkBound(sessionId, length);
-    this.worker(sessionId, true).kick();
+    this.deliverer(sessionId, true).kick();
     return sequence!;
   }
 
@@ -114,7 +115,7 @@ export class TranscriptDelivery {
    * sweepers. Resolves with the number of entries still waiting.
    */
   async sessionEnded(sessionId: string): Promise<number> {
-    const drained = (await this.workers.get(sessionId)?.drain(this.options.drainMs)) ?? true;
+    const drained = (await this.deliverers.get(sessionId)?.drain(this.options.drainMs)) ?? true;
     this.overBound.delete(sessionId);
     const left = await this.outbox.length(sessionId);
     if (left) {
@@ -126,26 +127,26 @@ export class TranscriptDelivery {
     return left;
   }
 
-  /** Stops every worker; their outboxes stay in Redis for any process to deliver. */
+  /** Stops every deliverer; their outboxes stay in Redis for any process to deliver. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweepTimer);
-    await Promise.all([...this.workers.values()].map((worker) => worker.stop()));
+    await Promise.all([...this.deliverers.values()].map((deliverer) => deliverer.stop()));
   }
 
-  private worker(sessionId: string, live: boolean): OutboxWorker {
-    let worker = this.workers.get(sessionId);
-    if (worker && !worker.finished) {
-      if (live) worker.live = true;
-      return worker;
+  private deliverer(sessionId: string, live: boolean): OutboxDeliverer {
+    let deliverer = this.deliverers.get(sessionId);
+    if (deliverer && !deliverer.finished) {
+      if (live) deliverer.live = true;
+      return deliverer;
     }
-    worker = new OutboxWorker(sessionId, live, this.outbox, this.options, (entry, outcome, attempts) => this.delivered(entry, outcome, attempts));
-    this.workers.set(sessionId, worker);
-    const started = worker;
+    deliverer = new OutboxDeliverer(sessionId, live, this.outbox, this.options, (entry, outcome, attempts) => this.delivered(entry, outcome, attempts));
+    this.deliverers.set(sessionId, deliverer);
+    const started = deliverer;
     void started.done.finally(() => {
-      if (this.workers.get(sessionId) === started) this.workers.delete(sessionId);
+      if (this.deliverers.get(sessionId) === started) this.deliverers.delete(sessionId);
     });
-    return worker;
+    return deliverer;
   }
 
   private delivered(entry: OutboxEntry, outcome: Outcome, attempts: number): void {
@@ -167,14 +168,14 @@ export class TranscriptDelivery {
     }
   }
 
-  /** Starts a worker for every registered outbox this process does not deliver already. */
+  /** Starts a deliverer for every registered outbox this process does not deliver already. */
   private async sweep(): Promise<void> {
     if (this.sweeping || this.closed) return;
     this.sweeping = true;
     try {
       for (const sessionId of await this.outbox.registered(SWEEP_BATCH)) {
         if (this.closed) break;
-        if (!this.workers.has(sessionId)) this.worker(sessionId, false);
+        if (!this.deliverers.has(sessionId)) this.deliverer(sessionId, false);
       }
     } catch (err) {
       log.debug('outbox sweep failed', errorFields(err));
@@ -188,7 +189,7 @@ export class TranscriptDelivery {
  * Delivers one session's outbox while it holds its lease. `live`: the session runs here, so an
  * empty outbox means "wait for more"; otherwise it means "done".
  */
-class OutboxWorker {
+class OutboxDeliverer {
   readonly done: Promise<void>;
   finished = false;
   private stopped = false;
@@ -196,7 +197,7 @@ class OutboxWorker {
   private kicked = false;
   private wake: (() => void) | undefined;
   private stopWaiter: (() => void) | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private lease: Lease | undefined;
   private readonly abort = new AbortController();
 
   constructor(
@@ -218,12 +219,7 @@ class OutboxWorker {
   async drain(timeoutMs: number): Promise<boolean> {
     this.live = false;
     this.kick();
-    let timer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([
-      this.done.then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
-    ]);
-    clearTimeout(timer);
+    const drained = await within(this.done.then(() => true), timeoutMs, false);
     if (!drained) await this.stop();
     return drained;
   }
@@ -265,31 +261,24 @@ class OutboxWorker {
         }
       }
     } finally {
-      clearInterval(this.renewTimer);
-      if (this.leased) await this.outbox.releaseLease(this.sessionId, this.options.runtimeId).catch(() => {});
+      await this.lease?.release().catch(() => {});
     }
   }
 
   private async takeLease(): Promise<boolean> {
-    this.leased = await this.outbox.acquireLease(this.sessionId, this.options.runtimeId, LEASE_TTL_MS);
-    if (this.leased) {
-      this.renewTimer = setInterval(() => {
-        this.outbox.renewLease(this.sessionId, this.options.runtimeId, LEASE_TTL_MS).then(
-          (held) => {
-            if (held || this.stopped) return;
-            log.warn('transcript outbox lease lost; another process delivers it now');
-            this.leased = false;
-            clearInterval(this.renewTimer);
-          },
-          () => {}, // Redis away: the next renewal tries again; the lease outlives two misses
-        );
-      }, LEASE_RENEW_MS);
-      this.renewTimer.unref();
-    }
-    return this.leased;
+    const lease = await this.outbox.lease(this.sessionId, this.options.runtimeId, LEASE_TTL_MS);
+    if (!lease) return false;
+    this.lease = lease;
+    this.leased = true;
+    void lease.lost.then(() => {
+      if (this.stopped) return;
+      log.warn('transcript outbox lease lost; another process delivers it now');
+      this.leased = false;
+    });
+    return true;
   }
 
-  /** Posts one entry until it is acknowledged, dropped, or the worker stops. */
+  /** Posts one entry until it is acknowledged, dropped, or the deliverer stops. */
   private async deliver(entry: OutboxEntry): Promise<void> {
     let attempts = 0;
     let failingSince: number | undefined;

@@ -4,8 +4,8 @@
 // order and removes what the server acknowledged.
 import type { Redis } from 'ioredis';
 import type { RedisNames } from '../shared/redis-keys.ts';
-import type { SpokenTurn } from '../shared/thread-messages.ts';
-import { RELEASE_LEASE, RENEW_LEASE } from './leases.ts';
+import type { SpokenTurn } from '../shared/session-messages.ts';
+import { Lease } from './lease.ts';
 
 /** The sequence counter outlives any plausible restart of an interview by far. */
 const SEQUENCE_TTL_S = 30 * 24 * 3600;
@@ -150,15 +150,8 @@ export class TranscriptOutbox {
     return this.redis.zrange(this.names.outboxes, 0, limit - 1);
   }
 
-  async acquireLease(sessionId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(this.names.outboxLease(sessionId), owner, 'PX', ttlMs, 'NX')) === 'OK';
-  }
-
-  async renewLease(sessionId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(RENEW_LEASE, 1, this.names.outboxLease(sessionId), owner, ttlMs)) === 1;
-  }
-
-  async releaseLease(sessionId: string, owner: string): Promise<void> {
-    await this.redis.eval(RELEASE_LEASE, 1, this.names.outboxLease(sessionId), owner);
+  /** The right to deliver this outbox, if no other process holds it. */
+  lease(sessionId: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
+    return Lease.acquire(this.redis, { key: this.names.outboxLease(sessionId), value: owner, ttlMs });
   }
 }

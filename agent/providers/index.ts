@@ -5,7 +5,7 @@ import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as google from '@livekit/agents-plugin-google';
 import type { RuntimeConfig } from '../../shared/config.ts';
-import { INPUT_SAMPLE_RATE } from '../../shared/media-messages.ts';
+import { INPUT_SAMPLE_RATE } from '../../media/media-messages.ts';
 import type { InterviewPlan } from '../../shared/protocol.ts';
 import { createOfflineProviders } from './offline/index.ts';
 import { ResilientSTT } from './resilient-stt.ts';

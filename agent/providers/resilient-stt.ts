@@ -38,6 +38,7 @@ import {
 } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { errorFields, logger } from '../../shared/logging.ts';
+import { sleep } from '../../shared/timeout.ts';
 
 const log = logger('stt');
 
@@ -249,7 +250,7 @@ export class ResilientSpeechStream extends stt.SpeechStream {
           ...(error ? errorFields(error) : {}),
         });
         this.#reportRecoverable(new APIConnectionError({ message: `${this.label}: ${outcome.reason}` }));
-        await Promise.race([new Promise((resolve) => setTimeout(resolve, delayMs)), aborted]);
+        await sleep(delayMs, this.abortSignal);
         if (this.abortSignal.aborted || this.#inputEnded) return;
         if (this.#droppedFrames > 0) {
           log.warn('STT audio dropped while disconnected', { stt: this.label, frames: this.#droppedFrames });

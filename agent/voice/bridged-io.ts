@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 import { AudioFrame } from '@livekit/rtc-node';
 import { voice } from '@livekit/agents';
-import { INPUT_SAMPLE_RATE, type SpeakerRole, type ToMediaOwner } from '../../shared/media-messages.ts';
+import { INPUT_SAMPLE_RATE, type SpeakerRole, type ToMediaOwner } from '../../media/media-messages.ts';
 
 /** Candidate audio from the media owner, already at the VAD/STT rate. */
 export class BridgedAudioInput extends voice.AudioInput {

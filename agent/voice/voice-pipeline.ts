@@ -13,7 +13,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { type VAD, llm, type stt, voice } from '@livekit/agents';
 import { logger } from '../../shared/logging.ts';
-import type { FromMediaOwner, SpeakerRole, ToMediaOwner } from '../../shared/media-messages.ts';
+import type { FromMediaOwner, SpeakerRole, ToMediaOwner } from '../../media/media-messages.ts';
 import type { EndReason, InterviewPlan, Mode } from '../../shared/protocol.ts';
 import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';

@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { redisNames } from '../../shared/redis-keys.ts';
-import type { Utterance } from '../../shared/thread-messages.ts';
+import type { Utterance } from '../../shared/session-messages.ts';
 import { RuntimeMetrics } from '../../supervisor/metrics.ts';
-import { TranscriptDelivery } from '../../supervisor/transcript-delivery.ts';
+import { type DeliveryOptions, TranscriptDelivery } from '../../supervisor/transcript-delivery.ts';
 import { CentralServer } from '../../testbed/central-server.ts';
 import { startPrivateRedis } from '../../testbed/stack.ts';
 import { eventually } from '../../testbed/timeout.ts';
@@ -35,12 +35,12 @@ describe('transcript delivery', () => {
   let central: CentralServer;
   const deliveries: TranscriptDelivery[] = [];
 
-  const delivery = (options: Partial<ConstructorParameters<typeof TranscriptDelivery>[2]> = {}) => {
+  const delivery = (options: Partial<DeliveryOptions> = {}) => {
     const metrics = new RuntimeMetrics();
-    const d = new TranscriptDelivery(
+    const d = new TranscriptDelivery({
       redis,
-      redisNames(),
-      {
+      names: redisNames(),
+      options: {
         centralServerUrl: central.url,
         token: TOKEN,
         runtimeId: `runtime-${deliveries.length}`,
@@ -50,7 +50,7 @@ describe('transcript delivery', () => {
         ...options,
       },
       metrics,
-    );
+    });
     deliveries.push(d);
     d.start();
     return { d, metrics };

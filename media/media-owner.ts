@@ -1,11 +1,11 @@
-// The media owner's side of one session: the interviewer's LiveKit room connection, held on the
-// main thread because rtc-node's native layer is process-global (a session thread touching it
-// breaks every room in the process). It moves PCM between the room and the session thread's
-// media port, plays the interviewer's audio with a small native queue so barge-in is immediate,
-// reports true playback start/position/interruption, and publishes live captions.
+// The media owner's side of one session: the interviewer's LiveKit room connection. Rooms are held
+// by one thread only (the runtime's main thread, or a session process of its own), because
+// rtc-node's native layer is process-global: a second thread touching it breaks every room in the
+// process. It moves PCM between the room and the session's media port, plays the interviewer's
+// audio through a PlaybackQueue, reports true playback start/position/interruption, and publishes
+// live captions.
 import type { MessagePort } from 'node:worker_threads';
 import {
-  AudioFrame,
   AudioSource,
   AudioStream,
   LocalAudioTrack,
@@ -21,13 +21,16 @@ import {
 import { AccessToken } from 'livekit-server-sdk';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger } from '../shared/logging.ts';
+import type { StartSession } from '../shared/protocol.ts';
 import {
+  type Caption,
   type FromMediaOwner,
   INPUT_FRAME_MS,
   INPUT_SAMPLE_RATE,
   type ToMediaOwner,
-} from '../shared/media-messages.ts';
-import type { StartSession } from '../shared/protocol.ts';
+  parseToMediaOwner,
+} from './media-messages.ts';
+import { PlaybackQueue } from './playback-queue.ts';
 
 const log = logger('media');
 
@@ -35,11 +38,9 @@ const log = logger('media');
 const TOKEN_TTL = '10m';
 /**
  * Audio queued in the native source. Small, so a barge-in drops at most this much already handed
- * to WebRTC; the rest waits in our own queue, which is cleared at once.
+ * to WebRTC; the rest waits in the PlaybackQueue, which is cleared at once.
  */
 const NATIVE_QUEUE_MS = 100;
-/** How often the session thread hears how far playback got (word-aligned captions follow it). */
-const PROGRESS_EVERY_MS = 100;
 
 export async function mintInterviewerToken(config: RuntimeConfig, roomId: string): Promise<string> {
   const token = new AccessToken(config.livekit.apiKey, config.livekit.apiSecret, {
@@ -51,21 +52,41 @@ export async function mintInterviewerToken(config: RuntimeConfig, roomId: string
   return token.toJwt();
 }
 
-export class MediaSession {
+export interface MediaOwnerOptions {
+  readonly spec: StartSession;
+  readonly config: RuntimeConfig;
+  /** The room could not be joined. */
+  readonly onFailure: (err: Error) => void;
+}
+
+/** What serving a media port gives its owner: leaving the room. */
+export interface ServedMedia {
+  close(): Promise<void>;
+}
+
+/** Reads a media port's messages, checked on arrival; a message outside the protocol is logged and dropped. */
+function onPortMessage(port: MessagePort, handle: (message: ToMediaOwner) => void): (raw: unknown) => void {
+  const listener = (raw: unknown) => {
+    let message: ToMediaOwner;
+    try {
+      message = parseToMediaOwner(raw);
+    } catch (err) {
+      return void log.warn('media message dropped', errorFields(err));
+    }
+    handle(message);
+  };
+  port.on('message', listener);
+  return listener;
+}
+
+export class MediaOwner {
   private readonly room = new Room();
   private source: AudioSource | undefined;
   private trackSid: string | undefined;
   private candidateIdentity: string | undefined;
   private readonly inputs = new Set<AudioStream>();
+  private readonly playback: PlaybackQueue;
   private closed = false;
-  // Playback state of the segment being played.
-  private readonly queue: { segment: number; samples: Int16Array }[] = [];
-  private pumping = false;
-  private segment = -1;
-  private segmentSamples = 0;
-  private segmentFinished = true;
-  private reportedMs = 0;
-  private readonly flushed = new Set<number>();
 
   private constructor(
     private readonly port: MessagePort,
@@ -74,36 +95,35 @@ export class MediaSession {
     private readonly outputSampleRate: number,
   ) {
     this.candidateIdentity = spec.candidate_identity;
+    this.playback = new PlaybackQueue(
+      outputSampleRate,
+      (report) => this.post(report),
+      (err) => log.warn('playback failed', errorFields(err)),
+    );
   }
 
   /**
    * Serves a session's media port: joins the room when the pipeline asks for it (`open`). A
-   * pipeline that never asks (no media) costs no room. `onFailure` hears a join that failed.
+   * pipeline that never asks (no media) costs no room.
    */
-  static serve(
-    port: MessagePort,
-    spec: StartSession,
-    config: RuntimeConfig,
-    onFailure: (err: Error) => void,
-  ): { close(): Promise<void> } {
-    let session: MediaSession | undefined;
+  static serve(port: MessagePort, { spec, config, onFailure }: MediaOwnerOptions): ServedMedia {
+    let owner: MediaOwner | undefined;
     let closed = false;
-    const onOpen = (message: ToMediaOwner) => {
-      if (message.type !== 'open' || session || closed) return;
-      port.off('message', onOpen);
-      session = new MediaSession(port, spec, config, message.outputSampleRate);
-      session.connect().catch((err: Error) => {
+    const listener = onPortMessage(port, (message) => {
+      if (owner) return owner.onPipelineMessage(message);
+      if (message.type !== 'open' || closed) return;
+      owner = new MediaOwner(port, spec, config, message.outputSampleRate);
+      owner.connect().catch((err: Error) => {
         log.error('could not join the room', errorFields(err));
-        session?.post({ type: 'room', event: 'failed', detail: err.message });
+        owner?.post({ type: 'room', event: 'failed', detail: err.message });
         onFailure(err);
       });
-    };
-    port.on('message', onOpen);
+    });
     return {
       close: async () => {
         closed = true;
-        port.off('message', onOpen);
-        if (session) await session.close();
+        port.off('message', listener);
+        if (owner) await owner.close();
         else port.close();
       },
     };
@@ -113,8 +133,7 @@ export class MediaSession {
     if (!this.closed) this.port.postMessage(message, transfer);
   }
 
-  async connect(): Promise<void> {
-    this.port.on('message', (message: ToMediaOwner) => this.onThreadMessage(message));
+  private async connect(): Promise<void> {
     this.room.on(RoomEvent.ParticipantConnected, (p) => this.onParticipant(p, 'joined'));
     this.room.on(RoomEvent.ParticipantDisconnected, (p) => this.onParticipant(p, 'left'));
     this.room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => this.onTrack(track, p));
@@ -135,6 +154,7 @@ export class MediaSession {
     options.source = TrackSource.SOURCE_MICROPHONE;
     const publication = await this.room.localParticipant!.publishTrack(track, options);
     this.trackSid = publication.sid;
+    this.playback.attach(this.source);
     log.info('interviewer joined the room', { output_sample_rate: this.outputSampleRate });
     this.post({ type: 'room', event: 'connected' });
     for (const participant of this.room.remoteParticipants.values()) this.onParticipant(participant, 'joined');
@@ -165,7 +185,7 @@ export class MediaSession {
         for await (const frame of stream) {
           const data = frame.data;
           // Transfer the frame's own buffer when it owns it whole; copy only a view into a larger one.
-          const samples = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+          const samples = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? (data as Int16Array<ArrayBuffer>) : data.slice();
           this.post({ type: 'audio_in', samples }, [samples.buffer as ArrayBuffer]);
         }
       } catch (err) {
@@ -176,86 +196,27 @@ export class MediaSession {
     })();
   }
 
-  private onThreadMessage(message: ToMediaOwner): void {
+  private onPipelineMessage(message: ToMediaOwner): void {
     switch (message.type) {
       case 'audio_out':
-        this.queue.push({ segment: message.segment, samples: message.samples });
-        void this.pump();
+        this.playback.push(message.segment, message.samples);
         break;
       case 'audio_flush':
-        this.flushed.add(message.segment);
-        if (!this.pumping) void this.finishIfPlayed();
+        this.playback.flush(message.segment);
         break;
       case 'audio_clear':
-        this.clear();
+        this.playback.clear();
         break;
       case 'caption':
         void this.publishCaption(message).catch((err) => log.debug('caption not published', errorFields(err)));
         break;
+      case 'open':
+        break; // already open
     }
-  }
-
-  /** Feeds queued interviewer audio into the native source, one frame at a time, in order. */
-  private async pump(): Promise<void> {
-    if (this.pumping || !this.source) return;
-    this.pumping = true;
-    try {
-      while (this.queue.length && !this.closed) {
-        const { segment, samples } = this.queue.shift()!;
-        if (segment !== this.segment) {
-          this.segment = segment;
-          this.segmentSamples = 0;
-          this.segmentFinished = false;
-          this.reportedMs = 0;
-          this.post({ type: 'playback_started', segment, at: Date.now() });
-        }
-        if (this.segmentFinished) continue; // cleared while we waited
-        await this.source.captureFrame(new AudioFrame(samples, this.outputSampleRate, 1, samples.length));
-        this.segmentSamples += samples.length;
-        this.reportProgress();
-      }
-    } catch (err) {
-      if (!this.closed) log.warn('playback failed', errorFields(err));
-    } finally {
-      this.pumping = false;
-    }
-    await this.finishIfPlayed();
-  }
-
-  /** Tells the thread how far the segment has really played (what the native queue no longer holds). */
-  private reportProgress(): void {
-    if (!this.source || this.segmentFinished) return;
-    const playedMs = (this.segmentSamples / this.outputSampleRate) * 1000 - this.source.queuedDuration;
-    if (playedMs - this.reportedMs < PROGRESS_EVERY_MS) return;
-    this.reportedMs = playedMs;
-    this.post({ type: 'playback_progress', segment: this.segment, playedMs, at: Date.now() });
-  }
-
-  private async finishIfPlayed(): Promise<void> {
-    const segment = this.segment;
-    if (this.segmentFinished || !this.flushed.has(segment) || this.queue.length) return;
-    await this.source?.waitForPlayout();
-    // A clear or a newer segment may have come while the tail played out.
-    if (this.segment !== segment || this.segmentFinished || this.queue.length) return;
-    this.segmentFinished = true;
-    this.flushed.delete(segment);
-    this.post({ type: 'playback_finished', segment, positionS: this.segmentSamples / this.outputSampleRate, interrupted: false });
-  }
-
-  /** Barge-in: the unplayed rest of the segment is dropped and what really played is reported. */
-  private clear(): void {
-    this.queue.length = 0;
-    if (this.segmentFinished || !this.source) return;
-    const unplayedMs = this.source.queuedDuration;
-    this.source.clearQueue();
-    this.segmentFinished = true;
-    this.flushed.delete(this.segment);
-    const playedS = Math.max(0, this.segmentSamples / this.outputSampleRate - unplayedMs / 1000);
-    this.post({ type: 'playback_finished', segment: this.segment, positionS: playedS, interrupted: true });
   }
 
   /** One caption update as LiveKit's agents publish them: a text stream on `lk.transcription`. */
-  private async publishCaption(caption: Extract<ToMediaOwner, { type: 'caption' }>): Promise<void> {
+  private async publishCaption(caption: Caption): Promise<void> {
     const participant = this.room.localParticipant;
     if (!participant || this.closed) return;
     const attributes: Record<string, string> = {
@@ -276,7 +237,7 @@ export class MediaSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.playback.close();
     this.port.close();
     for (const stream of this.inputs) await stream.cancel().catch(() => {});
     await this.source?.close().catch(() => {});

@@ -1,0 +1,57 @@
+// Messages on a session's media port, between the media owner (media/media-owner.ts: the one
+// thread that holds LiveKit rooms, since rtc-node's native layer is process-global) and the
+// session's voice pipeline. One union per direction, checked on arrival. PCM travels as
+// Int16Array whose buffer is transferred, not copied.
+import { z } from 'zod';
+import { parseMessage } from '../shared/errors.ts';
+
+/** Candidate audio is delivered at the rate the VAD and STT consume, so no thread resamples. */
+export const INPUT_SAMPLE_RATE = 16_000;
+/**
+ * Candidate audio arrives in frames of this length: two Silero windows (2 x 512 samples), so the
+ * VAD never holds a remainder. Every frame is one rtc-node event and one message per session,
+ * and the STT plugin re-buffers it (bench/loadtest.ts, 2 rooms, fakes): 20 ms frames cost 23% of
+ * a core per session, 64 ms frames 18%, with the turn overhead within the run-to-run noise
+ * (p50 138 vs 131 ms). What it may add is up to one frame before the VAD hears the silence.
+ */
+export const INPUT_FRAME_MS = 64;
+
+const speakerRole = z.enum(['user', 'agent']);
+export type SpeakerRole = z.infer<typeof speakerRole>;
+const pcm = z.instanceof(Int16Array);
+
+const toMediaOwner = z.discriminatedUnion('type', [
+  /** The pipeline needs the room: join it and publish the interviewer's track at this rate. */
+  z.object({ type: z.literal('open'), outputSampleRate: z.number().int().positive() }),
+  /** Interviewer audio for playback, part of playback segment `segment`. */
+  z.object({ type: z.literal('audio_out'), segment: z.number(), samples: pcm, sampleRate: z.number().int().positive() }),
+  /** No more audio in `segment`: report it finished once it has played. */
+  z.object({ type: z.literal('audio_flush'), segment: z.number() }),
+  /** Barge-in: drop everything queued for playback now. */
+  z.object({ type: z.literal('audio_clear') }),
+  /** A live caption for LiveKit's transcription text streams. */
+  z.object({ type: z.literal('caption'), speaker: speakerRole, segmentId: z.string(), text: z.string(), final: z.boolean() }),
+]);
+export type ToMediaOwner = z.infer<typeof toMediaOwner>;
+export type Caption = Extract<ToMediaOwner, { type: 'caption' }>;
+
+const fromMediaOwner = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('audio_in'), samples: pcm }),
+  z.object({ type: z.literal('playback_started'), segment: z.number(), at: z.number() }),
+  /** The segment has played up to `playedMs` (audio that can no longer be cleared), as of `at`. */
+  z.object({ type: z.literal('playback_progress'), segment: z.number(), playedMs: z.number(), at: z.number() }),
+  /** `positionS`: how much of the segment really played; `interrupted` when it was cleared. */
+  z.object({ type: z.literal('playback_finished'), segment: z.number(), positionS: z.number(), interrupted: z.boolean() }),
+  z.object({ type: z.literal('candidate'), event: z.enum(['joined', 'left']), identity: z.string() }),
+  /** The interviewer's own connection to the room. */
+  z.object({ type: z.literal('room'), event: z.enum(['connected', 'disconnected', 'failed']), detail: z.string().optional() }),
+]);
+export type FromMediaOwner = z.infer<typeof fromMediaOwner>;
+
+export function parseToMediaOwner(raw: unknown): ToMediaOwner {
+  return parseMessage(toMediaOwner, raw, 'media port (to the media owner)');
+}
+
+export function parseFromMediaOwner(raw: unknown): FromMediaOwner {
+  return parseMessage(fromMediaOwner, raw, 'media port (to the pipeline)');
+}

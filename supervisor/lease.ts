@@ -1,0 +1,74 @@
+// A lease in Redis: a string key holding its owner's value, with a TTL the owner keeps renewing.
+// Every write is a compare-and-set, so an owner that lost its lease (it froze past the TTL and
+// someone else took over) can neither renew nor delete the new owner's. Used for room claims
+// (room-claims.ts) and transcript outbox deliverers (transcript-delivery.ts).
+import type { Redis } from 'ioredis';
+import { errorFields, logger } from '../shared/logging.ts';
+
+const log = logger('lease');
+
+/** KEYS[1] lease; ARGV[1] owner value, ARGV[2] TTL (ms). Renews the lease if we hold it (1), else 0. */
+const RENEW_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/** KEYS[1] lease; ARGV[1] owner value. Deletes the lease if we hold it (1), else 0. */
+export const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface LeaseSpec {
+  readonly key: string;
+  /** The owner's value: unique per holder, so nobody else's renewal or release matches it. */
+  readonly value: string;
+  readonly ttlMs: number;
+}
+
+export class Lease {
+  /** Resolves when a renewal finds the lease gone or held by someone else; renewals then stop. */
+  readonly lost: Promise<void>;
+  private markLost!: () => void;
+  private readonly timer: NodeJS.Timeout;
+  private releasing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly redis: Redis,
+    readonly spec: LeaseSpec,
+  ) {
+    this.lost = new Promise((resolve) => (this.markLost = resolve));
+    // Three renewals per TTL: one missed renewal (a Redis blip) does not lose the lease.
+    this.timer = setInterval(() => void this.renew(), Math.max(50, Math.floor(spec.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Takes the lease if nobody holds it; undefined if somebody does. */
+  static async acquire(redis: Redis, spec: LeaseSpec): Promise<Lease | undefined> {
+    const taken = await redis.set(spec.key, spec.value, 'PX', spec.ttlMs, 'NX');
+    return taken === 'OK' ? new Lease(redis, spec) : undefined;
+  }
+
+  /** Starts renewing a lease the caller has just written itself (by a compare-and-set of its own). */
+  static hold(redis: Redis, spec: LeaseSpec): Lease {
+    return new Lease(redis, spec);
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      if ((await this.redis.eval(RENEW_LEASE, 1, this.spec.key, this.spec.value, this.spec.ttlMs)) !== 1) {
+        clearInterval(this.timer);
+        this.markLost();
+      }
+    } catch (err) {
+      // Redis unreachable: keep trying; if the lease lapses meanwhile, the next renewal says so.
+      log.debug('lease renewal failed', { key: this.spec.key, ...errorFields(err) });
+    }
+  }
+
+  /** Stops renewing and deletes the lease if it is still ours. The same promise on repeat calls. */
+  release(): Promise<void> {
+    return (this.releasing ??= (async () => {
+      clearInterval(this.timer);
+      await this.redis.eval(RELEASE_LEASE, 1, this.spec.key, this.spec.value);
+    })());
+  }
+}
