@@ -1,5 +1,5 @@
-// Runs real runtime processes for tests (tests/fixtures/runtime.ts: `npm start` with the test
-// session-thread entry) and gives tests its log lines, its operations port, and a way to kill it.
+// Runs real runtime processes (the product's entry, or a test build of it) and gives tests and
+// benchmarks its log lines, its operations port, and a way to kill it.
 // Also helpers to act as the central server: enqueue jobs, write commands, read session_events.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -79,14 +79,10 @@ export class RuntimeProcess {
   }
 
   /**
-   * Starts a runtime and resolves once it takes jobs. `entry` is the test runtime (misbehaving
-   * session bodies on request) unless a benchmark asks for the product's own `supervisor/main.ts`.
+   * Starts a runtime from `entry` (the product's `supervisor/main.ts`, or a test build with
+   * session bodies of its own) and resolves once it takes jobs.
    */
-  static async start(
-    redisUrl: string,
-    overrides: Record<string, string> = {},
-    entry = 'tests/fixtures/runtime.ts',
-  ): Promise<RuntimeProcess> {
+  static async start(redisUrl: string, overrides: Record<string, string>, entry: string): Promise<RuntimeProcess> {
     const id = overrides.RUNTIME_ID ?? `test-runtime-${++runtimeCounter}`;
     // Transcripts need somewhere to go, or every session end waits out its 10 s drain.
     defaultCentralServer ??= CentralServer.start().then((server) => server.unref());

@@ -10,6 +10,7 @@ import type { Queue } from 'bullmq';
 import { SyntheticParticipant, disposeRtc } from '../../testbed/participant.ts';
 import { RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
 import { type Stack, startStack } from '../../testbed/stack.ts';
+import { TEST_RUNTIME_ENTRY } from '../fixtures/control-plane.ts';
 
 describe('rtc-node stays on the media owner thread', () => {
   let stack: Stack;
@@ -22,7 +23,7 @@ describe('rtc-node stays on the media owner thread', () => {
       LIVEKIT_URL: stack.livekitUrl,
       LIVEKIT_API_KEY: stack.apiKey,
       LIVEKIT_API_SECRET: stack.apiSecret,
-    });
+    }, TEST_RUNTIME_ENTRY);
     queue = dispatchQueue(stack.redisUrl);
   });
   afterEach(async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
-import { type ControlPlane, startControlPlane } from '../../testbed/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../fixtures/control-plane.ts';
 import { eventually } from '../../testbed/timeout.ts';
 
 for (const isolation of ['thread', 'process'] as const) {

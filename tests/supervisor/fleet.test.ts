@@ -7,6 +7,7 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { EventReader, RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
 import { startPrivateRedis } from '../../testbed/stack.ts';
+import { TEST_RUNTIME_ENTRY } from '../fixtures/control-plane.ts';
 
 describe('a fleet of runtime processes', () => {
   let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
@@ -36,8 +37,8 @@ describe('a fleet of runtime processes', () => {
 
   it('spreads sessions over processes by capacity, and holds a START until a slot frees', async () => {
     runtimes = await Promise.all([
-      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }),
-      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }),
+      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }, TEST_RUNTIME_ENTRY),
+      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }, TEST_RUNTIME_ENTRY),
     ]);
     const [a, b, c] = [newSession(), newSession(), newSession()];
     await queue.add('START_SESSION', a);
@@ -57,8 +58,8 @@ describe('a fleet of runtime processes', () => {
 
   it('replaces a live session when a START for its room reaches another process', async () => {
     runtimes = await Promise.all([
-      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }),
-      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }),
+      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }, TEST_RUNTIME_ENTRY),
+      RuntimeProcess.start(redisServer.url, { MAX_SESSIONS: '1' }, TEST_RUNTIME_ENTRY),
     ]);
     const first = newSession();
     const second = { session_id: randomUUID(), room_id: first.room_id };
@@ -79,7 +80,7 @@ describe('a fleet of runtime processes', () => {
   });
 
   it('resumes an interview in another process when its process is SIGKILLed, applying pending commands once', async () => {
-    runtimes = await Promise.all([RuntimeProcess.start(redisServer.url), RuntimeProcess.start(redisServer.url)]);
+    runtimes = await Promise.all([RuntimeProcess.start(redisServer.url, {}, TEST_RUNTIME_ENTRY), RuntimeProcess.start(redisServer.url, {}, TEST_RUNTIME_ENTRY)]);
     const s = newSession();
     const control = `agent_control:${s.room_id}`;
     await queue.add('START_SESSION', s);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
-import { type ControlPlane, startControlPlane } from '../../testbed/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../fixtures/control-plane.ts';
 
 describe('session lifecycle', () => {
   let controlPlane: ControlPlane;

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
-import { type ControlPlane, startControlPlane } from '../../testbed/control-plane.ts';
+import { type ControlPlane, startControlPlane } from '../fixtures/control-plane.ts';
 
 const ONE_MB = 'x'.repeat(1024 * 1024);
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { EventReader, RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
 import { startPrivateRedis } from '../../testbed/stack.ts';
+import { TEST_RUNTIME_ENTRY } from '../fixtures/control-plane.ts';
 
 describe('shutdown and Redis loss', () => {
   let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
@@ -29,7 +30,7 @@ describe('shutdown and Redis loss', () => {
 
   it('on SIGTERM ends every live session as shutdown, forcing a stuck one after 5 s, and exits 0', async () => {
     // A long hang timeout, so the stuck session is ended by the shutdown, not by the hang detector.
-    runtime = await RuntimeProcess.start(redisServer.url, { SESSION_HANG_TIMEOUT_S: '60' });
+    runtime = await RuntimeProcess.start(redisServer.url, { SESSION_HANG_TIMEOUT_S: '60' }, TEST_RUNTIME_ENTRY);
     const sessions = [newSession(), newSession(), { ...newSession(), interview: { instructions: 'hang' } }];
     for (const s of sessions) await queue.add('START_SESSION', s);
     await events.until(() => events.events.filter((e) => e.event === 'SESSION_STARTED').length === 3);
@@ -51,7 +52,7 @@ describe('shutdown and Redis loss', () => {
   });
 
   it('ends a session as redis_lost when Redis is unreachable past the grace period, and reports it once Redis is back', async () => {
-    runtime = await RuntimeProcess.start(redisServer.url, { REDIS_LOST_GRACE_S: '1', JOB_LOCK_S: '30' });
+    runtime = await RuntimeProcess.start(redisServer.url, { REDIS_LOST_GRACE_S: '1', JOB_LOCK_S: '30' }, TEST_RUNTIME_ENTRY);
     const s = newSession();
     await queue.add('START_SESSION', s);
     await events.until(() => events.of(s.session_id, 'SESSION_STARTED').length === 1);
@@ -71,7 +72,7 @@ describe('shutdown and Redis loss', () => {
   });
 
   it('serves Prometheus metrics and structured log lines with session fields on every line', async () => {
-    runtime = await RuntimeProcess.start(redisServer.url);
+    runtime = await RuntimeProcess.start(redisServer.url, {}, TEST_RUNTIME_ENTRY);
     const s = newSession();
     await queue.add('START_SESSION', s);
     await events.until(() => events.of(s.session_id, 'SESSION_STARTED').length === 1);
