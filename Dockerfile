@@ -2,7 +2,9 @@
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 # .npmrc stops onnxruntime-node's postinstall from downloading CUDA files (its CPU build ships in the package).
+# patches/ is applied by the postinstall step (patch-package): upstream fixes, see patches/README.md.
 COPY package.json package-lock.json .npmrc ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
@@ -14,6 +16,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY shared ./shared
+COPY media ./media
 COPY agent ./agent
 COPY supervisor ./supervisor
 ENV NODE_ENV=production

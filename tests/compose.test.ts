@@ -79,6 +79,11 @@ describe('docker-compose.yml', () => {
     for (const [, sources] of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const source of sources!.split(/\s+/)) assert.ok(existsSync(source), `COPY source ${source} missing`);
     }
+    for (const role of ['shared', 'media', 'agent', 'supervisor']) {
+      assert.match(dockerfile, new RegExp(`^COPY ${role} `, 'm'), `the image lacks the ${role}/ role`);
+    }
+    const deps = dockerfile.slice(0, dockerfile.indexOf('npm ci'));
+    assert.match(deps, /^COPY patches /m, 'patches/ must be in place before npm ci applies them');
     const cmd = JSON.parse(/^CMD (.+)$/m.exec(dockerfile)![1]!) as string[];
     const entry = cmd.find((arg) => arg.endsWith('.ts'));
     assert.ok(entry && existsSync(entry), `entry point ${entry} missing`);
