@@ -10,7 +10,7 @@ import { RuntimeMetrics } from '../supervisor/metrics.ts';
 import { pinNativeAddons } from '../supervisor/native-addons.ts';
 import { SessionPool } from '../supervisor/pool.ts';
 import { DEFAULT_SESSION_ENTRY } from '../supervisor/runtime.ts';
-import { bundleSessionEntry } from '../supervisor/session-bundle.ts';
+import { bundleEntries } from '../supervisor/thread-bundle.ts';
 import { processTree } from './process-tree.ts';
 import { printReport } from './report.ts';
 
@@ -27,7 +27,9 @@ const settle = async () => {
 };
 
 pinNativeAddons();
-const bundle = await bundleSessionEntry(DEFAULT_SESSION_ENTRY);
+const bundle = await bundleEntries({ session: DEFAULT_SESSION_ENTRY });
+// Idle workers serve no room: nothing to hold.
+const noMedia = { serve: () => ({ close: async () => {} }) };
 const rows: Record<string, string | number>[] = [];
 const results: Record<string, { mb_per_worker: number; ready_ms: number }> = {};
 for (const isolation of args.isolation.split(',')) {
@@ -46,7 +48,7 @@ for (const isolation of args.isolation.split(',')) {
   await settle();
   const before = processTree(process.pid).rssMb;
   const startedAt = performance.now();
-  const pool = new SessionPool(config, bundle.url, new RuntimeMetrics());
+  const pool = new SessionPool({ config, entry: bundle.urls.session, metrics: new RuntimeMetrics(), media: noMedia });
   await pool.start();
   const readyMs = performance.now() - startedAt;
   await settle();

@@ -1,9 +1,13 @@
-// Messages on a session's media port, between the media owner (media/media-owner.ts: the one
-// thread that holds LiveKit rooms, since rtc-node's native layer is process-global) and the
-// session's voice pipeline. One union per direction, checked on arrival. PCM travels as
-// Int16Array whose buffer is transferred, not copied.
+// The media role's channels, one union per direction, each checked on arrival:
+// - a session's media port, between the media owner (media/media-owner.ts, in the one thread that
+//   holds LiveKit rooms, since rtc-node's native layer is process-global) and the session's voice
+//   pipeline. PCM travels as Int16Array whose buffer is transferred, not copied;
+// - the media thread's own channel to the supervisor (which sessions it serves).
+import { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
+import type { RuntimeConfig } from '../shared/config.ts';
 import { parseMessage } from '../shared/errors.ts';
+import { startSessionSchema } from '../shared/protocol.ts';
 
 /** Candidate audio is delivered at the rate the VAD and STT consume, so no thread resamples. */
 export const INPUT_SAMPLE_RATE = 16_000;
@@ -54,4 +58,41 @@ export function parseToMediaOwner(raw: unknown): ToMediaOwner {
 
 export function parseFromMediaOwner(raw: unknown): FromMediaOwner {
   return parseMessage(fromMediaOwner, raw, 'media port (to the pipeline)');
+}
+
+// --- Between the supervisor and the media thread (media/media-thread.ts, media/media-host.ts) ---
+
+/** What the media thread is given at creation. */
+export interface MediaThreadData {
+  readonly config: RuntimeConfig;
+}
+
+const toMediaThread = z.discriminatedUnion('type', [
+  /**
+   * Serve session `key`'s media port (transferred): the pipeline on its other end asks for the
+   * room with `open`. `spec` is the session's START, already validated by the dispatcher.
+   */
+  z.object({ type: z.literal('serve'), key: z.number(), spec: startSessionSchema, port: z.instanceof(MessagePort) }),
+  /** Leave session `key`'s room and close its port; answered with `closed`. */
+  z.object({ type: z.literal('close'), key: z.number() }),
+]);
+export type ToMediaThread = z.infer<typeof toMediaThread>;
+
+const fromMediaThread = z.discriminatedUnion('type', [
+  /** rtc-node is loaded: the thread serves sessions. */
+  z.object({ type: z.literal('ready') }),
+  /** Session `key`'s room could not be joined. */
+  z.object({ type: z.literal('failed'), key: z.number(), message: z.string() }),
+  z.object({ type: z.literal('closed'), key: z.number() }),
+  /** One finished log line (shared/logging.ts). */
+  z.object({ type: z.literal('log'), line: z.string() }),
+]);
+export type FromMediaThread = z.infer<typeof fromMediaThread>;
+
+export function parseToMediaThread(raw: unknown): ToMediaThread {
+  return parseMessage(toMediaThread, raw, 'media thread channel (to the media thread)');
+}
+
+export function parseFromMediaThread(raw: unknown): FromMediaThread {
+  return parseMessage(fromMediaThread, raw, 'media thread channel (to the supervisor)');
 }

@@ -20,7 +20,7 @@ import {
 } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
 import type { RuntimeConfig } from '../shared/config.ts';
-import { errorFields, logger } from '../shared/logging.ts';
+import { bindLogContext, errorFields, logger } from '../shared/logging.ts';
 import type { StartSession } from '../shared/protocol.ts';
 import {
   type Caption,
@@ -109,7 +109,8 @@ export class MediaOwner {
   static serve(port: MessagePort, { spec, config, onFailure }: MediaOwnerOptions): ServedMedia {
     let owner: MediaOwner | undefined;
     let closed = false;
-    const listener = onPortMessage(port, (message) => {
+    // Port and room events arrive from outside any scope: each handler keeps the session's.
+    const listener = onPortMessage(port, bindLogContext((message: ToMediaOwner) => {
       if (owner) return owner.onPipelineMessage(message);
       if (message.type !== 'open' || closed) return;
       owner = new MediaOwner(port, spec, config, message.outputSampleRate);
@@ -118,7 +119,7 @@ export class MediaOwner {
         owner?.post({ type: 'room', event: 'failed', detail: err.message });
         onFailure(err);
       });
-    });
+    }));
     return {
       close: async () => {
         closed = true;
@@ -134,15 +135,21 @@ export class MediaOwner {
   }
 
   private async connect(): Promise<void> {
-    this.room.on(RoomEvent.ParticipantConnected, (p) => this.onParticipant(p, 'joined'));
-    this.room.on(RoomEvent.ParticipantDisconnected, (p) => this.onParticipant(p, 'left'));
-    this.room.on(RoomEvent.TrackSubscribed, (track, _pub, p) => this.onTrack(track, p));
-    this.room.on(RoomEvent.Disconnected, (reason) => {
-      if (!this.closed) {
-        log.warn('interviewer disconnected from the room', { reason });
-        this.post({ type: 'room', event: 'disconnected', detail: String(reason) });
-      }
-    });
+    this.room.on(RoomEvent.ParticipantConnected, bindLogContext((p: RemoteParticipant) => this.onParticipant(p, 'joined')));
+    this.room.on(RoomEvent.ParticipantDisconnected, bindLogContext((p: RemoteParticipant) => this.onParticipant(p, 'left')));
+    this.room.on(
+      RoomEvent.TrackSubscribed,
+      bindLogContext((track: RemoteTrack, _pub: unknown, p: RemoteParticipant) => this.onTrack(track, p)),
+    );
+    this.room.on(
+      RoomEvent.Disconnected,
+      bindLogContext((reason: unknown) => {
+        if (!this.closed) {
+          log.warn('interviewer disconnected from the room', { reason });
+          this.post({ type: 'room', event: 'disconnected', detail: String(reason) });
+        }
+      }),
+    );
 
     await this.room.connect(this.config.livekit.url, await mintInterviewerToken(this.config, this.spec.room_id), {
       autoSubscribe: true,

@@ -31,6 +31,14 @@ export function withoutLogContext<T>(fn: () => T): T {
   return scope.exit(fn);
 }
 
+/**
+ * `fn`, bound to the log context current now: for handlers that other code calls back later
+ * (event emitters, native callbacks), whose lines must carry the session that registered them.
+ */
+export function bindLogContext<F extends (...args: never[]) => unknown>(fn: F): F {
+  return AsyncLocalStorage.bind(fn);
+}
+
 /** Sets the identity of the current thread (a session thread's session and room). */
 export function setThreadLogContext(context: LogContext): void {
   threadContext = { ...context };

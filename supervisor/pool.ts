@@ -5,6 +5,7 @@
 import { logger, withoutLogContext } from '../shared/logging.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import type { RuntimeMetrics } from './metrics.ts';
+import type { MediaHost } from '../media/media-host.ts';
 import { createHost } from './session-hosts.ts';
 import { SessionWorker } from './session-worker.ts';
 
@@ -27,12 +28,21 @@ export class SessionPool {
   private bootstrapFailures = 0;
   private closed = false;
 
-  constructor(
-    private readonly config: RuntimeConfig,
-    private readonly entry: URL,
-    private readonly metrics: RuntimeMetrics,
-  ) {
-    metrics.capacity.set(config.sessions.max);
+  private readonly config: RuntimeConfig;
+  private readonly entry: URL;
+  private readonly metrics: RuntimeMetrics;
+  private readonly media: Pick<MediaHost, 'serve'>;
+
+  constructor(options: {
+    config: RuntimeConfig;
+    /** The bundled session entry every worker runs. */
+    entry: URL;
+    metrics: RuntimeMetrics;
+    /** Holds session threads' rooms. */
+    media: Pick<MediaHost, 'serve'>;
+  }) {
+    ({ config: this.config, entry: this.entry, metrics: this.metrics, media: this.media } = options);
+    this.metrics.capacity.set(this.config.sessions.max);
   }
 
   /** Starts prewarming; resolves when the prewarmed workers are ready (or failed to be). */
@@ -104,7 +114,7 @@ export class SessionPool {
     const { config } = this;
     const limits = { heapMb: config.sessions.heapMb, youngGenerationMb: YOUNG_GENERATION_MB };
     const host = createHost(config.sessions.isolation, { config, entry: this.entry.href }, limits);
-    return new SessionWorker({ host, config });
+    return new SessionWorker({ host, config, media: this.media });
   }
 
   /** Tops the idle workers up to `prewarm` (or the free slots). Idle workers belong to no session, whoever triggered this. */

@@ -7,13 +7,14 @@ import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger } from '../shared/logging.ts';
 import { redisNames } from '../shared/redis-keys.ts';
 import { within } from '../shared/timeout.ts';
+import { MediaHost } from '../media/media-host.ts';
 import { Dispatcher } from './dispatch.ts';
 import { EventPublisher } from './events.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import { pinNativeAddons } from './native-addons.ts';
 import { OpsServer } from './ops-server.ts';
 import { SessionPool } from './pool.ts';
-import { type SessionBundle, bundleSessionEntry } from './session-bundle.ts';
+import { type Bundle, bundleEntries } from './thread-bundle.ts';
 import { RoomClaims } from './room-claims.ts';
 import { Signals } from './signals.ts';
 import { DEFAULT_DELIVERY, TranscriptDelivery } from './transcript-delivery.ts';
@@ -21,6 +22,7 @@ import { DEFAULT_DELIVERY, TranscriptDelivery } from './transcript-delivery.ts';
 const log = logger('runtime');
 
 export const DEFAULT_SESSION_ENTRY = new URL('../agent/session-main.ts', import.meta.url);
+const MEDIA_THREAD_ENTRY = new URL('../media/media-thread.ts', import.meta.url);
 const HEALTH_PING_TIMEOUT_MS = 1_000;
 
 export interface RuntimeOptions {
@@ -32,7 +34,8 @@ export interface RuntimeOptions {
 interface RuntimeParts {
   readonly connections: Redis[];
   readonly signals: Signals;
-  readonly bundle: SessionBundle;
+  readonly bundle: Bundle<'session' | 'media'>;
+  readonly media: MediaHost;
   readonly pool: SessionPool;
   readonly transcripts: TranscriptDelivery;
   readonly queue: Queue;
@@ -69,9 +72,10 @@ export class Runtime {
     await signals.start();
     const claims = new RoomClaims({ redis, names, signals, events, runtimeId: config.runtimeId, leaseMs: Math.round(config.jobs.lockMs / 3) });
     const bundleStartedAt = Date.now();
-    const bundle = await bundleSessionEntry(options.sessionEntry ?? DEFAULT_SESSION_ENTRY);
-    log.info('session code bundled', { ms: Date.now() - bundleStartedAt });
-    const pool = new SessionPool(config, bundle.url, metrics);
+    const bundle = await bundleEntries({ session: options.sessionEntry ?? DEFAULT_SESSION_ENTRY, media: MEDIA_THREAD_ENTRY });
+    log.info('thread code bundled', { ms: Date.now() - bundleStartedAt });
+    const media = await MediaHost.start(config, bundle.urls.media);
+    const pool = new SessionPool({ config, entry: bundle.urls.session, metrics, media });
     await pool.start();
     const transcripts = new TranscriptDelivery({
       redis,
@@ -96,7 +100,7 @@ export class Runtime {
       prewarmed: pool.idleCount,
       providers: config.providers.kind,
     });
-    return new Runtime(config, { connections: [redis, bullConnection], signals, bundle, pool, transcripts, queue, dispatcher, ops, opsPort });
+    return new Runtime(config, { connections: [redis, bullConnection], signals, bundle, media, pool, transcripts, queue, dispatcher, ops, opsPort });
   }
 
   /** Graceful shutdown; the same promise on repeated calls. */
@@ -106,7 +110,7 @@ export class Runtime {
 
   private async closeSteps(): Promise<void> {
     log.info('shutting down');
-    const { dispatcher, transcripts, pool, ops, signals, queue, connections, bundle } = this.parts;
+    const { dispatcher, transcripts, pool, media, ops, signals, queue, connections, bundle } = this.parts;
     const steps: [string, () => Promise<unknown>][] = [
       // 1. Stop taking jobs; end live sessions (`shutdown`), forcing those past the grace period.
       ['dispatcher', () => dispatcher.close()],
@@ -115,6 +119,8 @@ export class Runtime {
       ['transcripts', () => transcripts.close()],
       // 3. No session is live any more: drop idle threads.
       ['pool', () => pool.close()],
+      // 4. Every room was left as its session ended: end the media thread.
+      ['media thread', () => media.close()],
       ['operations endpoint', () => ops.close()],
       ['signals', () => signals.close()],
       ['queue', () => queue.close()],

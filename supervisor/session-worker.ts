@@ -4,10 +4,11 @@
 // `ended` resolves exactly once, whatever ends the session: its own report, an uncaught error,
 // running out of heap, a hang (no pong within the hang timeout), or a forced termination after an
 // end request was not honoured in time (then the requested reason). A session thread's room is
-// held here, by the media owner on the main thread; `ended` resolves once it has left the room.
+// held by the media thread (media/media-host.ts); `ended` resolves once it has left the room.
 // Every message from the session is checked on arrival; its reports are forwarded to `onReport`.
 import { MessageChannel } from 'node:worker_threads';
-import { MediaOwner, type ServedMedia } from '../media/media-owner.ts';
+import type { MediaHost } from '../media/media-host.ts';
+import type { ServedMedia } from '../media/media-owner.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { type SerializedError, sessionError } from '../shared/errors.ts';
 import { type LogContext, errorFields, logger, withLogContext } from '../shared/logging.ts';
@@ -37,13 +38,16 @@ const ROOM_FAILURE_GRACE_MS = 1_500;
 
 export interface SessionWorkerOptions {
   readonly host: SessionHost;
-  /** Heap limit and hang timeout (for the reasons given), the room's settings. */
+  /** Heap limit and hang timeout (for the reasons given). */
   readonly config: RuntimeConfig;
+  /** Holds a session thread's room (a session process holds its own). */
+  readonly media: Pick<MediaHost, 'serve'>;
 }
 
 export class SessionWorker {
   private readonly host: SessionHost;
   private readonly config: RuntimeConfig;
+  private readonly mediaHost: Pick<MediaHost, 'serve'>;
   readonly ready: Promise<void>;
   readonly ended: Promise<SessionEnd>;
   readonly exited: Promise<void>;
@@ -62,9 +66,10 @@ export class SessionWorker {
   /** Hears every report of the live session (events, transcripts, metrics). */
   onReport: (report: SessionReport) => void = () => {};
 
-  constructor({ host, config }: SessionWorkerOptions) {
+  constructor({ host, config, media }: SessionWorkerOptions) {
     this.host = host;
     this.config = config;
+    this.mediaHost = media;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
 
@@ -141,11 +146,10 @@ export class SessionWorker {
     this.logContext = { session_id: assignment.spec.session_id, room_id: assignment.spec.room_id };
     const started = new Promise<void>((resolve) => (this.startedResolve = resolve));
     if (this.host.kind === 'thread') {
-      // rtc-node is process-global: the thread's room is joined here, on the main thread.
+      // rtc-node is process-global: the thread's room is joined by the media thread.
       const channel = new MessageChannel();
-      this.media = MediaOwner.serve(channel.port1, {
+      this.media = this.mediaHost.serve(channel.port1, {
         spec: assignment.spec,
-        config: this.config,
         onFailure: (err) => void this.end('error', ROOM_FAILURE_GRACE_MS, sessionError('RoomFailed', err.message)),
       });
       this.host.post({ type: 'start', assignment, media: channel.port2 }, [channel.port2]);

@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { loadConfig } from '../../shared/config.ts';
 import { startSessionSchema } from '../../shared/protocol.ts';
 import type { FromSession, SessionAssignment, SessionReport, ToSession } from '../../shared/session-messages.ts';
+import type { MessagePort } from 'node:worker_threads';
+import type { MediaServeOptions } from '../../media/media-host.ts';
 import type { HostExit, SessionHost } from '../../supervisor/session-hosts.ts';
 import { SessionWorker } from '../../supervisor/session-worker.ts';
 
@@ -70,16 +72,30 @@ class FakeHost implements SessionHost {
   }
 }
 
-async function running(kind: 'thread' | 'process' = 'thread'): Promise<{ host: FakeHost; worker: SessionWorker; reports: SessionReport[] }> {
+/** Stands in for the media thread: records what it serves, and can fail a room. */
+class FakeMedia {
+  readonly served: MediaServeOptions[] = [];
+  closed = 0;
+  serve(port: MessagePort, options: MediaServeOptions) {
+    port.close();
+    this.served.push(options);
+    return { close: async () => void this.closed++ };
+  }
+}
+
+async function running(
+  kind: 'thread' | 'process' = 'thread',
+): Promise<{ host: FakeHost; worker: SessionWorker; reports: SessionReport[]; media: FakeMedia }> {
   const host = new FakeHost(kind);
   host.answerStart();
-  const worker = new SessionWorker({ host, config });
+  const media = new FakeMedia();
+  const worker = new SessionWorker({ host, config, media });
   const reports: SessionReport[] = [];
   worker.onReport = (report) => reports.push(report);
   host.say({ type: 'ready' });
   await worker.ready;
   await worker.start(assignment);
-  return { host, worker, reports };
+  return { host, worker, reports, media };
 }
 
 describe('SessionWorker', () => {
@@ -103,10 +119,22 @@ describe('SessionWorker', () => {
     assert.ok(host.terminated, 'a finished session host is never reused');
   });
 
+  it('has the media thread hold a session thread\'s room, leaves it at the end, and ends the session when the room fails', async () => {
+    const { host, worker, media } = await running();
+    assert.equal(media.served.length, 1);
+    assert.equal(media.served[0]!.spec.room_id, 'room-1');
+    media.served[0]!.onFailure(new Error('could not connect'));
+    assert.deepEqual(host.sent.at(-1), { type: 'end', reason: 'error' });
+    host.say({ type: 'ended', reason: 'error' });
+    assert.deepEqual(await worker.ended, { reason: 'error', error: { name: 'RoomFailed', message: 'could not connect' } });
+    assert.equal(media.closed, 1, 'the room is left before `ended` resolves');
+  });
+
   it('gives a session process no media port: it owns its room itself', async () => {
-    const { host, worker } = await running('process');
+    const { host, worker, media } = await running('process');
     const start = host.sent.find((m) => m.type === 'start');
     assert.ok(start && start.type === 'start' && start.media === undefined);
+    assert.equal(media.served.length, 0);
     host.say({ type: 'ended', reason: 'stopped' });
     await worker.ended;
   });
@@ -175,7 +203,7 @@ describe('SessionWorker', () => {
 
     it('gives up on a host that never gets ready', async () => {
       const host = new FakeHost('thread');
-      const worker = new SessionWorker({ host, config });
+      const worker = new SessionWorker({ host, config, media: new FakeMedia() });
       mock.timers.tick(30_000);
       await assert.rejects(worker.ready, /not ready within 30000 ms/);
       assert.ok(host.terminated);

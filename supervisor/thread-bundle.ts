@@ -1,5 +1,6 @@
-// Session code is bundled once, when the runtime starts, into one minified ES module per entry
-// (esbuild), and every session thread or process loads that file with plain Node.
+// Thread code (the session entry, the media thread's) is bundled once, when the runtime starts,
+// into one minified ES module per entry (esbuild), and every thread or session process loads that
+// file with plain Node.
 //
 // Why (bench:session-memory, 6 idle workers, measured here): a thread that loads the TypeScript
 // sources through the tsx loader costs ~150 MB RSS, because Node 20 runs loader hooks on a thread
@@ -13,7 +14,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -56,24 +57,24 @@ const externalsByUrl: esbuild.Plugin = {
   },
 };
 
-export interface SessionBundle {
-  /** file: URL of the bundled entry module. */
-  readonly url: URL;
-  /** Removes the bundle's files (at shutdown; running sessions have loaded them long before). */
+export interface Bundle<K extends string> {
+  /** file: URL of each bundled entry module. */
+  readonly urls: Record<K, URL>;
+  /** Removes the bundle's files (at shutdown; running threads have loaded them long before). */
   remove(): void;
 }
 
 /**
- * Bundles the session entry module `entry` (a file: URL of TypeScript). Each runtime process
+ * Bundles thread entry modules (file: URLs of TypeScript) in one build. Each runtime process
  * writes its own directory, so concurrent runtimes never read each other's half-written files.
  */
-export async function bundleSessionEntry(entry: URL): Promise<SessionBundle> {
-  const entryPath = fileURLToPath(entry);
-  const outdir = mkdtempSync(join(tmpdir(), 'voice-interviewer-session-'));
-  const outfile = join(outdir, `${basename(entryPath).replace(/\.[cm]?ts$/, '')}.mjs`);
+export async function bundleEntries<K extends string>(entries: Record<K, URL>): Promise<Bundle<K>> {
+  const outdir = mkdtempSync(join(tmpdir(), 'voice-interviewer-threads-'));
+  const names = Object.keys(entries) as K[];
   await esbuild.build({
-    entryPoints: [entryPath],
-    outfile,
+    entryPoints: Object.fromEntries(names.map((name) => [name, fileURLToPath(entries[name])])),
+    outdir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -86,10 +87,11 @@ export async function bundleSessionEntry(entry: URL): Promise<SessionBundle> {
     sourcesContent: false,
     logLevel: 'silent',
     plugins: [externalsByUrl, ownLocation],
-    // Bundled CommonJS code calls require(); it resolves from the entry's own place.
-    banner: { js: `import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(${JSON.stringify(entry.href)});` },
+    // Bundled CommonJS code calls require(); it resolves from the project's own place.
+    banner: { js: `import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(${JSON.stringify(import.meta.url)});` },
   });
   // esbuild's service is a child process of ~hundreds of MB; nothing else needs it.
   await esbuild.stop();
-  return { url: pathToFileURL(outfile), remove: () => rmSync(outdir, { recursive: true, force: true }) };
+  const urls = Object.fromEntries(names.map((name) => [name, pathToFileURL(join(outdir, `${name}.mjs`))])) as Record<K, URL>;
+  return { urls, remove: () => rmSync(outdir, { recursive: true, force: true }) };
 }
