@@ -4,9 +4,9 @@
 import * as silero from '@livekit/agents-plugin-silero';
 import { installAgentsLogger } from './agents-logging.ts';
 import { createProviders } from './providers/index.ts';
-import { runSession } from './session-runner.ts';
-import { linkToSupervisor } from './session-runner.ts';
-import { VAD_PROFILE, VoicePipeline } from './voice/voice-pipeline.ts';
+import { linkToSupervisor, runSession } from './session-runner.ts';
+import { VAD_PROFILE } from './voice/interview-policy.ts';
+import { VoicePipeline } from './voice/voice-pipeline.ts';
 import { INPUT_SAMPLE_RATE } from '../media/media-messages.ts';
 
 const { config } = (await linkToSupervisor()).data;

@@ -1,11 +1,14 @@
-// The AgentSession's audio and text I/O inside a session thread, bridged over the media port to
-// the media owner on the main thread (which holds the LiveKit room). No rtc-node native call is
-// made here: frames are built from Int16Arrays only.
-import type { MessagePort } from 'node:worker_threads';
+// The AgentSession's audio and text I/O inside a session thread, bridged to the media owner (which
+// holds the LiveKit room) through the media link (media-link.ts). No rtc-node native call is made
+// here: frames are built from Int16Arrays only.
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 import { AudioFrame } from '@livekit/rtc-node';
 import { voice } from '@livekit/agents';
 import { INPUT_SAMPLE_RATE, type SpeakerRole, type ToMediaOwner } from '../../media/media-messages.ts';
+import type { TranscriptionSink } from './agents-compat.ts';
+
+/** Sends one message to the media owner, transferring the buffers listed. */
+export type PostToMediaOwner = (message: ToMediaOwner, transfer?: ArrayBuffer[]) => void;
 
 /** Candidate audio from the media owner, already at the VAD/STT rate. */
 export class BridgedAudioInput extends voice.AudioInput {
@@ -50,14 +53,10 @@ export class BridgedAudioOutput extends voice.AudioOutput {
   spokenText: ((playedS: number, totalS: number) => string | undefined) | undefined;
 
   constructor(
-    private readonly port: MessagePort,
+    private readonly post: PostToMediaOwner,
     sampleRate: number,
   ) {
     super(sampleRate);
-  }
-
-  private post(message: ToMediaOwner, transfer: ArrayBuffer[] = []): void {
-    this.port.postMessage(message, transfer);
   }
 
   override async captureFrame(frame: AudioFrame): Promise<void> {
@@ -113,13 +112,13 @@ export class BridgedAudioOutput extends voice.AudioOutput {
 
 /**
  * The interviewer's words as they are generated, for live captions. Shaped like the framework's
- * TextOutput, which the package does not export (the pipeline assigns it with a cast).
+ * TextOutput, which the package does not export (agents-compat.ts installs it).
  *
  * The text of a reply usually ends (flush) long before its audio does, so the last reply is kept
  * until the next one starts: a barge-in during its audio corrects its caption and tells the
  * framework what was really heard.
  */
-export class CaptionTextOutput {
+export class CaptionTextOutput implements TranscriptionSink {
   private reply = { segmentId: 'agent-0', text: '', timedWords: [] as { text: string; startS: number }[], flushed: false };
   private replies = 0;
 

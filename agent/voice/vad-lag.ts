@@ -2,15 +2,21 @@
 // arrival (from the media owner) of the newest frame the VAD had read to the moment its result
 // reached the pipeline. Near the inference time (~0.2 ms) when the thread keeps up; it grows with
 // every frame queued behind a busy event loop.
-import type { VAD, VADStream } from '@livekit/agents';
-import { VADEventType } from '@livekit/agents';
+import type { VAD } from '@livekit/agents';
 import type { AudioFrame } from '@livekit/rtc-node';
-import type { ReadableStreamDefaultReader } from 'node:stream/web';
+import { tapVadStreams } from './agents-compat.ts';
+
+/** How often measured lags are reported (to the runtime's histogram). */
+const REPORT_EVERY_MS = 2_000;
 
 export class VadLagMeter {
   private readonly arrivals = new WeakMap<AudioFrame, number>();
   private newestReadArrival: number | undefined;
   private samples: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  /** `report` receives the lags measured (ms), every 2 s while reporting, when there are any. */
+  constructor(private readonly report: (lagsMs: number[]) => void) {}
 
   /** The moment a candidate frame reached this session. */
   arrived(frame: AudioFrame): void {
@@ -19,38 +25,32 @@ export class VadLagMeter {
 
   /** Watches every stream `vad` opens from now on (the framework opens one per recognition). */
   watch(vad: VAD): void {
-    const open = vad.stream.bind(vad);
-    vad.stream = () => this.watchStream(open());
+    // The VAD reads the very frame objects the input produced, so the newest one read tells
+    // which audio the next result describes.
+    tapVadStreams(vad, {
+      frameRead: (frame) => {
+        this.newestReadArrival = this.arrivals.get(frame) ?? this.newestReadArrival;
+      },
+      inferenceDone: () => {
+        if (this.newestReadArrival !== undefined) this.samples.push(performance.now() - this.newestReadArrival);
+      },
+    });
   }
 
-  private watchStream(stream: VADStream): VADStream {
-    // The framework hands the VAD the very frame objects the input produced (web-stream tees
-    // do not copy), so the newest one read tells which audio the next result describes.
-    const internals = stream as unknown as { inputReader: ReadableStreamDefaultReader<AudioFrame | symbol> };
-    const reader = internals.inputReader;
-    const read = reader.read.bind(reader);
-    reader.read = async () => {
-      const result = await read();
-      if (!result.done && typeof result.value === 'object') {
-        this.newestReadArrival = this.arrivals.get(result.value) ?? this.newestReadArrival;
-      }
-      return result;
-    };
-    const next = stream.next.bind(stream);
-    stream.next = async () => {
-      const result = await next();
-      if (!result.done && result.value.type === VADEventType.INFERENCE_DONE && this.newestReadArrival !== undefined) {
-        this.samples.push(performance.now() - this.newestReadArrival);
-      }
-      return result;
-    };
-    return stream;
+  startReporting(): void {
+    this.timer = setInterval(() => this.reportTaken(), REPORT_EVERY_MS);
   }
 
-  /** The lags (ms) measured since the last call. */
-  take(): number[] {
+  /** Stops the reports, after a last one with what is left. */
+  stopReporting(): void {
+    clearInterval(this.timer);
+    this.reportTaken();
+  }
+
+  private reportTaken(): void {
+    if (!this.samples.length) return;
     const taken = this.samples;
     this.samples = [];
-    return taken;
+    this.report(taken);
   }
 }

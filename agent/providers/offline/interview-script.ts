@@ -16,6 +16,7 @@
 //   words from the candidate, the reply is one short check-in sentence.
 import type { llm } from '@livekit/agents';
 import type { InterviewPlan } from '../../../shared/protocol.ts';
+import { AGENT_INSTRUCTIONS_MESSAGE_ID } from '../../voice/agents-compat.ts';
 
 const DEFAULT_QUESTIONS = [
   'Tell me about a recent project you are proud of, and what your part in it was.',
@@ -25,8 +26,6 @@ const DEFAULT_QUESTIONS = [
 const DEFAULT_CODING_PROBLEM =
   'Write a function that takes a list of integers and a target number, and returns the positions of two numbers in the list that add up to the target.';
 
-/** The framework's id for the agent instructions message, where generateReply instructions are appended. */
-const INSTRUCTIONS_MESSAGE_ID = 'lk.agent_task.instructions';
 /** An answer shorter than this gets one request for more detail. */
 const SHORT_ANSWER_WORDS = 8;
 const FOLLOW_UP_MARKER = 'tell me a bit more';
@@ -198,7 +197,7 @@ function readConversation(chatCtx: llm.ChatContext): Conversation {
   }
   // A request for this turn only is the last line of the instructions message, or of a system
   // message that closes the context.
-  const instructions = system.find((message) => message.id === INSTRUCTIONS_MESSAGE_ID);
+  const instructions = system.find((message) => message.id === AGENT_INSTRUCTIONS_MESSAGE_ID);
   const closing = messages.at(-1);
   const requestLines = [instructions, closing?.role === 'system' ? closing : undefined].map((message) =>
     message ? (lines(message).at(-1) ?? '') : '',
