@@ -1,0 +1,308 @@
+// The session's voice pipeline in one process, no SFU and no Redis: the real VoicePipeline with a
+// real Silero VAD and the offline providers (flite, pocketsphinx, the scripted interviewer), and
+// this test as its media owner on the other end of a MessageChannel. It answers `open`, plays the
+// interviewer's audio back faster than real time with the reports a media owner sends, and speaks
+// as the candidate in 64 ms frames of flite speech.
+import assert from 'node:assert/strict';
+import { after, before, describe, it, mock } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { VAD } from '@livekit/agents';
+import * as silero from '@livekit/agents-plugin-silero';
+import { installAgentsLogger } from '../../agent/agents-logging.ts';
+import { createProviders } from '../../agent/providers/index.ts';
+import { VAD_PROFILE } from '../../agent/voice/interview-policy.ts';
+import { VoicePipeline } from '../../agent/voice/voice-pipeline.ts';
+import {
+  type FromMediaOwner,
+  INPUT_FRAME_MS,
+  INPUT_SAMPLE_RATE,
+  type ToMediaOwner,
+  parseToMediaOwner,
+} from '../../media/media-messages.ts';
+import { loadConfig } from '../../shared/config.ts';
+import { setLogLevel } from '../../shared/logging.ts';
+import { startSessionSchema } from '../../shared/protocol.ts';
+import type { Utterance } from '../../shared/session-messages.ts';
+import { fliteSpeech } from '../../testbed/audio.ts';
+import { withTimeout } from '../../testbed/timeout.ts';
+
+const FRAME_SAMPLES = (INPUT_SAMPLE_RATE * INPUT_FRAME_MS) / 1000;
+const ANSWER = 'I have five years of experience building backend services.';
+/** Every wait is bounded. The longest: the answer (3 s of speech, then 1.7 s to end the turn). */
+const WAIT_MS = 15_000;
+
+const config = loadConfig({
+  LIVEKIT_URL: 'ws://127.0.0.1:7880',
+  LIVEKIT_API_KEY: 'key',
+  LIVEKIT_API_SECRET: 'livekit-secret-value-1',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  CENTRAL_SERVER_URL: 'http://127.0.0.1:8080/',
+  PROVIDERS: 'offline',
+});
+
+/** What the pipeline did, in the order it happened: messages both ways and utterances. */
+type Entry =
+  | { dir: 'out'; message: ToMediaOwner }
+  | { dir: 'in'; message: FromMediaOwner }
+  | { dir: 'utterance'; utterance: Utterance };
+
+/** The media owner's end of the port, keeping one timeline of everything. */
+class FakeMediaOwner {
+  readonly timeline: Entry[] = [];
+  private readonly waiters = new Set<() => void>();
+  private readonly segmentS = new Map<number, number>();
+  private playing: number | undefined;
+
+  constructor(private readonly port: MessagePort) {
+    port.on('message', (raw: unknown) => this.onPipelineMessage(parseToMediaOwner(raw)));
+  }
+
+  record(entry: Entry): void {
+    this.timeline.push(entry);
+    for (const wake of this.waiters) wake();
+  }
+
+  send(message: FromMediaOwner | Record<string, unknown>, transfer: ArrayBuffer[] = []): void {
+    this.record({ dir: 'in', message: message as FromMediaOwner });
+    this.port.postMessage(message, transfer);
+  }
+
+  /** Resolves with the index of the first entry (from `from` on) that `matches`, waiting for it if needed. */
+  waitFor(what: string, matches: (entry: Entry) => boolean, from = 0): Promise<number> {
+    const found = () => this.timeline.findIndex((entry, i) => i >= from && matches(entry));
+    let wake: () => void = () => {};
+    const arrived = new Promise<number>((resolve) => {
+      wake = () => {
+        const index = found();
+        if (index >= 0) resolve(index);
+      };
+      this.waiters.add(wake);
+      wake();
+    });
+    return withTimeout(arrived, WAIT_MS, what).finally(() => this.waiters.delete(wake));
+  }
+
+  /** Plays a segment the moment its audio is flushed, as if the room had heard it at once. */
+  private onPipelineMessage(message: ToMediaOwner): void {
+    this.record({ dir: 'out', message });
+    switch (message.type) {
+      case 'audio_out':
+        if (this.playing !== message.segment) {
+          this.playing = message.segment;
+          this.send({ type: 'playback_started', segment: message.segment, at: Date.now() });
+        }
+        this.segmentS.set(message.segment, (this.segmentS.get(message.segment) ?? 0) + message.samples.length / message.sampleRate);
+        break;
+      case 'audio_flush':
+        this.playing = undefined;
+        this.send({ type: 'playback_finished', segment: message.segment, positionS: this.segmentS.get(message.segment) ?? 0, interrupted: false });
+        break;
+      case 'audio_clear':
+        if (this.playing !== undefined) {
+          this.send({ type: 'playback_finished', segment: this.playing, positionS: this.segmentS.get(this.playing) ?? 0, interrupted: true });
+          this.playing = undefined;
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * The candidate speaks `samples` at a microphone's pace (the VAD's times are wall-clock times),
+   * in 64 ms frames each with its own transferred buffer. Resolves after the last frame.
+   */
+  async speak(samples: Int16Array): Promise<void> {
+    const started = performance.now();
+    for (let offset = 0, n = 0; offset < samples.length; offset += FRAME_SAMPLES, n++) {
+      const due = started + n * INPUT_FRAME_MS - performance.now();
+      if (due > 0) await sleep(due);
+      const frame = new Int16Array(FRAME_SAMPLES);
+      frame.set(samples.subarray(offset, offset + FRAME_SAMPLES));
+      // Per-window speech probabilities, for a media owner that computes them: this pipeline's
+      // own Silero VAD reads the samples and never these.
+      const speech = new Float32Array(FRAME_SAMPLES / 512);
+      this.send({ type: 'audio_in', samples: frame, speech }, [frame.buffer, speech.buffer]);
+    }
+  }
+
+  close(): void {
+    this.port.close();
+  }
+}
+
+const isOut =
+  <T extends ToMediaOwner['type']>(type: T, where: (m: Extract<ToMediaOwner, { type: T }>) => boolean = () => true) =>
+  (entry: Entry): boolean =>
+    entry.dir === 'out' && entry.message.type === type && where(entry.message as Extract<ToMediaOwner, { type: T }>);
+const isIn =
+  <T extends FromMediaOwner['type']>(type: T, where: (m: Extract<FromMediaOwner, { type: T }>) => boolean = () => true) =>
+  (entry: Entry): boolean =>
+    entry.dir === 'in' && entry.message.type === type && where(entry.message as Extract<FromMediaOwner, { type: T }>);
+const isUtterance =
+  (role: Utterance['role']) =>
+  (entry: Entry): boolean =>
+    entry.dir === 'utterance' && entry.utterance.role === role;
+
+function utteranceAt(owner: FakeMediaOwner, index: number): Utterance {
+  const entry = owner.timeline[index]!;
+  assert.equal(entry.dir, 'utterance');
+  return entry.utterance;
+}
+
+/** A pipeline on one end of a channel, this test's media owner on the other. */
+function startSession(vad: VAD, sessionId: string) {
+  const channel = new MessageChannel();
+  const owner = new FakeMediaOwner(channel.port2);
+  const spec = startSessionSchema.parse({ session_id: sessionId, room_id: `room-${sessionId}` });
+  const providers = createProviders(config, spec.interview ?? {});
+  const vadLags: number[] = [];
+  let reported: (lags: number[]) => void = () => {};
+  const vadLagReport = withTimeout(new Promise<number[]>((resolve) => (reported = resolve)), WAIT_MS, 'a VAD lag report');
+  vadLagReport.catch(() => {}); // awaited only by the test that needs it
+  const pipeline = new VoicePipeline(
+    {
+      assignment: { jobId: `job-${sessionId}`, spec, resumed: false, conversation: [] },
+      config,
+      media: channel.port1,
+      utterance: (utterance) => owner.record({ dir: 'utterance', utterance }),
+      vadLag: (lags) => {
+        vadLags.push(...lags);
+        reported(lags);
+      },
+    },
+    vad,
+    providers,
+  );
+  const abort = new AbortController();
+  const ran = pipeline.run(abort.signal);
+  return {
+    owner,
+    ran,
+    vadLags,
+    /** The first VAD lags the pipeline reports (every 2 s while audio flows). */
+    vadLagReport,
+    /** Candidate joins once the pipeline asked for the room; resolves when it did. */
+    async join(): Promise<void> {
+      await owner.waitFor('open', isOut('open'));
+      owner.send({ type: 'room', event: 'connected' });
+      owner.send({ type: 'candidate', event: 'joined', identity: 'candidate' });
+    },
+    async close(): Promise<void> {
+      abort.abort();
+      assert.equal(await ran, 'stopped');
+      await pipeline.close();
+      owner.close();
+      await providers.stt.close();
+      await providers.tts.close();
+      await providers.llm.aclose();
+    },
+  };
+}
+
+// The two sessions run side by side: the whole file stays well inside 20 s on two cores.
+describe('voice pipeline, in process, offline providers', { concurrency: true }, () => {
+  let vad: VAD;
+  let answer: Int16Array;
+
+  before(async () => {
+    installAgentsLogger('warn');
+    setLogLevel('warn');
+    vad = await silero.VAD.load({ sampleRate: INPUT_SAMPLE_RATE, ...VAD_PROFILE.CONVERSATIONAL });
+    const speech = await fliteSpeech(ANSWER);
+    assert.equal(speech.sampleRate, INPUT_SAMPLE_RATE);
+    // A little silence before, a second after: the VAD hears speech start and end (500 ms of silence).
+    answer = new Int16Array(speech.samples.length + 1.2 * INPUT_SAMPLE_RATE);
+    answer.set(speech.samples, 0.2 * INPUT_SAMPLE_RATE);
+  });
+
+  after(async () => {
+    await vad.close();
+  });
+
+  it('greets once the candidate is present, hears the answer and replies', async () => {
+    const session = startSession(vad, 'turn');
+    const { owner } = session;
+    try {
+      await session.join();
+      const greeted = await owner.waitFor('the greeting as an utterance', isUtterance('agent'));
+
+      // The room first; then segment 1 (audio, captions), flushed, played, and only then the utterance.
+      const out = owner.timeline.slice(0, greeted).filter((e) => e.dir === 'out').map((e) => e.message as ToMediaOwner);
+      assert.equal(out[0]?.type, 'open');
+      const firstAudio = owner.timeline.findIndex(isOut('audio_out'));
+      const flushed = owner.timeline.findIndex(isOut('audio_flush', (m) => m.segment === 1));
+      const finished = owner.timeline.findIndex(isIn('playback_finished', (m) => m.segment === 1));
+      const joined = owner.timeline.findIndex(isIn('candidate'));
+      assert.ok(joined < firstAudio, 'the interviewer spoke before the candidate was there');
+      assert.ok(firstAudio < flushed && flushed < finished && finished < greeted, 'audio, flush, playback, utterance out of order');
+      const segment1 = out.filter((m) => m.type === 'audio_out');
+      assert.ok(segment1.length > 10 && segment1.every((m) => m.segment === 1 && m.sampleRate === 16_000), 'greeting audio');
+      const greeting = utteranceAt(owner, greeted);
+      assert.equal(greeting.role, 'agent');
+      assert.match(greeting.text, /welcome/i);
+      assert.equal(greeting.interrupted, false);
+      assert.equal(greeting.vadMode, 'CONVERSATIONAL');
+      const captions = out.filter((m) => m.type === 'caption' && m.speaker === 'agent');
+      assert.ok(captions.length > 1 && captions.every((c) => c.type === 'caption' && c.segmentId === 'agent-0'), 'greeting captions');
+      assert.deepEqual(captions.at(-1), { type: 'caption', speaker: 'agent', segmentId: 'agent-0', text: greeting.text, final: true });
+
+      // The candidate answers; the transcript is final before the interviewer's reply starts.
+      const spokeAt = owner.timeline.length;
+      const spoken = owner.speak(answer);
+      const heard = await owner.waitFor("the candidate's answer as an utterance", isUtterance('user'), spokeAt);
+      const user = utteranceAt(owner, heard);
+      for (const word of ['five', 'years', 'experience', 'services']) assert.match(user.text.toLowerCase(), new RegExp(`\\b${word}\\b`));
+      assert.ok(user.startedAt <= user.endedAt, 'user turn times');
+      await spoken;
+      const replied = await owner.waitFor('the reply as an utterance', isUtterance('agent'), heard);
+      const reply = utteranceAt(owner, replied);
+      assert.match(reply.text, /first question/i);
+      const userCaption = owner.timeline.findIndex(isOut('caption', (m) => m.speaker === 'user' && m.final && m.text.length > 0));
+      const replyAudio = owner.timeline.findIndex(isOut('audio_out', (m) => m.segment === 2));
+      const replyPlayed = owner.timeline.findIndex(isIn('playback_finished', (m) => m.segment === 2));
+      assert.ok(spokeAt < userCaption && userCaption < replyAudio && replyAudio < replyPlayed && replyPlayed < replied, 'reply out of order');
+      assert.ok(session.vadLags.length === 0 || session.vadLags.every((lag) => lag >= 0));
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('drops a malformed media message, logs it, and keeps going on the next valid one', async () => {
+    const session = startSession(vad, 'malformed');
+    const { owner } = session;
+    const stdout = mock.method(process.stdout, 'write');
+    try {
+      await owner.waitFor('open', isOut('open'));
+      owner.send({ type: 'bogus' });
+      owner.send({ type: 'room', event: 'connected' });
+      owner.send({ type: 'candidate', event: 'joined', identity: 'candidate' });
+      // Once audio flows the pipeline listens: a frame that is not PCM must not reach the VAD.
+      await owner.waitFor('greeting audio', isOut('audio_out'));
+      owner.send({ type: 'audio_in', samples: 'nope' });
+      await owner.speak(new Int16Array(FRAME_SAMPLES * 4));
+      const greeted = await owner.waitFor('the greeting as an utterance', isUtterance('agent'));
+      assert.match(utteranceAt(owner, greeted).text, /welcome/i);
+      // The valid frames after it reached the VAD: the pipeline measured how late it heard them.
+      assert.ok((await session.vadLagReport).length > 0);
+
+      const dropped = stdout.mock.calls
+        .map((call) => String(call.arguments[0]))
+        .filter((line) => line.includes('media message dropped'))
+        .map((line) => JSON.parse(line) as { level: string; error: { name: string; message: string } });
+      assert.deepEqual(
+        dropped.map((line) => [line.level, line.error.name]),
+        [
+          ['warn', 'ProtocolViolation'],
+          ['warn', 'ProtocolViolation'],
+        ],
+      );
+      assert.match(dropped[0]!.error.message, /type/);
+      assert.match(dropped[1]!.error.message, /"audio_in".*samples/);
+    } finally {
+      stdout.mock.restore();
+      await session.close();
+    }
+  });
+});
