@@ -1,34 +1,83 @@
-// The capacity chart as a self-contained SVG: overhead p95 (in the runtime, and at the candidate)
-// and memory per session against concurrent sessions, one colour per isolation mode, with the
-// capacity criterion drawn in.
+// The capacity criteria, the verdict of one load-test run against them, and the capacity chart as
+// a self-contained SVG: a row of panels per CPU placement (shared, pinned), each row with the
+// overhead p95 (in the runtime; dashed: at the candidate), CPU per room (the runtime; dashed: the
+// harness) and memory per session against concurrent sessions, one colour per isolation mode.
+// Rows share their y scales, so the placements compare at a glance.
+
+type Quantiles<K extends string> = Record<K, number>;
 
 export interface LoadtestResult {
   rooms: number;
   isolation: string;
-  overhead_ms: { p50: number; p95: number; p99: number };
-  in_runtime_overhead_ms: { p50: number; p95: number; p99: number };
-  ear_to_ear_ms: { p50: number; p95: number; p99: number };
-  greeting_ms: { p50: number; p95: number };
-  mode_switch_ms: { p50: number; p99: number };
-  vad_lag_ms: { p95: number; p99: number };
+  pinned: boolean;
+  overhead_ms: Quantiles<'p50' | 'p95' | 'p99'>;
+  in_runtime_overhead_ms: Quantiles<'p50' | 'p95' | 'p99'>;
+  ear_to_ear_ms: Quantiles<'p50' | 'p95' | 'p99'>;
+  greeting_ms: Quantiles<'p50' | 'p95'>;
+  mode_switch_ms: Quantiles<'p50' | 'p99'>;
+  vad_lag_ms: Quantiles<'p95' | 'p99'>;
+  runtime_main_loop_lag_ms: Quantiles<'p99' | 'max'>;
+  harness_loop_delay_ms: Quantiles<'p99' | 'max'>;
   underruns: number;
   failed_sessions: number;
   cpu_pct_per_session: number;
+  cpu_pct_per_room: Record<'runtime' | 'harness' | 'sfu' | 'redis', number>;
+  cpu_pct_total: Record<'runtime' | 'harness' | 'sfu' | 'redis', number>;
+  affinity: Record<'runtime' | 'harness' | 'sfu' | 'redis', string>;
+  speech_renders_during_run: number;
   rss_mb_per_session: number;
   process_rss_mb: number;
 }
 
+/** What a step must meet, all at once, to be within capacity. */
+export const CRITERIA = [
+  { key: 'in_runtime_overhead_p95', short: 'overhead p95', label: 'overhead timed inside the runtime, p95', limit: 60, unit: 'ms', value: (r: LoadtestResult) => r.in_runtime_overhead_ms.p95 },
+  { key: 'greeting_p95', short: 'greeting p95', label: 'job added to the greeting heard, p95', limit: 1_500, unit: 'ms', value: (r: LoadtestResult) => r.greeting_ms.p95 },
+  { key: 'mode_switch_p99', short: 'switch p99', label: 'XADD to MODE_CHANGED, p99', limit: 50, unit: 'ms', value: (r: LoadtestResult) => r.mode_switch_ms.p99 },
+  { key: 'main_loop_lag_p99', short: 'main-loop lag p99', label: "the runtime main thread's event-loop lag, p99", limit: 30, unit: 'ms', value: (r: LoadtestResult) => r.runtime_main_loop_lag_ms.p99 },
+  { key: 'underruns', short: 'underruns', label: 'gaps over 300 ms inside a reply', limit: 0, unit: 'count', value: (r: LoadtestResult) => r.underruns },
+  { key: 'failed_sessions', short: 'failed sessions', label: 'rooms whose script did not complete', limit: 0, unit: 'count', value: (r: LoadtestResult) => r.failed_sessions },
+] as const;
+
+export type Verdict = Record<string, { value: number | null; limit: number; passed: boolean }>;
+
+/** Each criterion's value, limit and verdict (a figure that could not be measured fails). */
+export function judge(result: LoadtestResult): Verdict {
+  return Object.fromEntries(
+    CRITERIA.map((c) => {
+      const value = c.value(result);
+      const finite = typeof value === 'number' && Number.isFinite(value);
+      return [c.key, { value: finite ? value : null, limit: c.limit, passed: finite && value <= c.limit }];
+    }),
+  );
+}
+
 export interface CapacityRun {
   isolation: string;
+  /** `shared`: every process on every core; `pinned`: the runtime on its own core(s). */
+  variant: string;
   rooms: number;
   passed: boolean;
+  /** The criteria this step missed (`run_finished` when it could not finish). */
+  failed_criteria: string[];
+  verdict?: Verdict;
   /** Absent when the run could not finish (`error` says why). */
   result?: LoadtestResult;
   error?: string;
 }
 
+export interface CapacitySearch {
+  isolation: string;
+  variant: string;
+  /** The largest step passed before the first failing one. */
+  capacity: number;
+  first_failure: { rooms: number; criteria: string[] } | null;
+  stopped: boolean;
+}
+
 const COLORS: Record<string, string> = { thread: '#1f77b4', process: '#d62728' };
-const PANEL = { width: 420, height: 300, left: 60, top: 40, right: 20, bottom: 50 };
+const PANEL = { width: 400, height: 280, left: 60, top: 40, right: 20, bottom: 45 };
+const GAP = 20;
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -45,23 +94,34 @@ interface Series {
   dashed?: boolean;
 }
 
-/** Past capacity the figures run to seconds; drawn at this ceiling (`yCap`), the criterion stays readable. */
-function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], series: Series[], threshold?: number, yCap = Infinity): string {
+interface PanelSpec {
+  title: string;
+  yLabel: string;
+  series: Series[];
+  threshold?: number;
+  /** Past capacity the figures run to seconds; drawn at this ceiling, the criterion stays readable. */
+  yCap?: number;
+}
+
+/** One panel at (x0, y0): `runs` drawn, on axes scaled to fit `scaleRuns` (every row's). */
+function panel(x0: number, y0: number, spec: PanelSpec, runs: MeasuredRun[], scaleRuns: MeasuredRun[]): string {
   const { width, height, left, top, right, bottom } = PANEL;
+  const { title, yLabel, series, threshold, yCap = Infinity } = spec;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const xMax = Math.max(1, ...runs.map((r) => r.rooms));
-  const finite = series.flatMap((line) => runs.map(line.value)).filter(Number.isFinite);
+  const xMax = Math.max(1, ...scaleRuns.map((r) => r.rooms));
+  const finite = series.flatMap((line) => scaleRuns.map(line.value)).filter(Number.isFinite);
   const yMax = Math.min(yCap, niceMax(Math.max(threshold ?? 0, ...finite) * 1.05));
   const round = (v: number) => Math.round(v * 10) / 10;
   const px = (rooms: number) => round(x0 + left + (rooms / xMax) * plotW);
-  const py = (v: number) => round(top + plotH - (Math.min(v, yMax) / yMax) * plotH);
+  const py = (v: number) => round(y0 + top + plotH - (Math.min(v, yMax) / yMax) * plotH);
+  const bottomY = y0 + top + plotH;
   const parts: string[] = [
-    `<text x="${x0 + width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escape(title)}</text>`,
-    `<line x1="${x0 + left}" y1="${top + plotH}" x2="${x0 + left + plotW}" y2="${top + plotH}" stroke="#333"/>`,
-    `<line x1="${x0 + left}" y1="${top}" x2="${x0 + left}" y2="${top + plotH}" stroke="#333"/>`,
-    `<text x="${x0 + left + plotW / 2}" y="${height - 10}" text-anchor="middle" font-size="12">concurrent sessions</text>`,
-    `<text x="${x0 + 14}" y="${top + plotH / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 + 14} ${top + plotH / 2})">${escape(yLabel)}</text>`,
+    `<text x="${x0 + width / 2}" y="${y0 + 20}" text-anchor="middle" font-size="12" font-weight="bold">${escape(title)}</text>`,
+    `<line x1="${x0 + left}" y1="${bottomY}" x2="${x0 + left + plotW}" y2="${bottomY}" stroke="#333"/>`,
+    `<line x1="${x0 + left}" y1="${y0 + top}" x2="${x0 + left}" y2="${bottomY}" stroke="#333"/>`,
+    `<text x="${x0 + left + plotW / 2}" y="${y0 + height - 8}" text-anchor="middle" font-size="12">concurrent sessions</text>`,
+    `<text x="${x0 + 14}" y="${y0 + top + plotH / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 ${x0 + 14} ${y0 + top + plotH / 2})">${escape(yLabel)}</text>`,
   ];
   for (let i = 0; i <= 4; i++) {
     const v = (yMax / 4) * i;
@@ -70,8 +130,8 @@ function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], s
       `<text x="${x0 + left - 6}" y="${py(v) + 4}" text-anchor="end" font-size="10">${Math.round(v * 10) / 10}</text>`,
     );
   }
-  for (const rooms of [...new Set(runs.map((r) => r.rooms))].sort((a, b) => a - b)) {
-    parts.push(`<text x="${px(rooms)}" y="${top + plotH + 15}" text-anchor="middle" font-size="10">${rooms}</text>`);
+  for (const rooms of [...new Set(scaleRuns.map((r) => r.rooms))].sort((a, b) => a - b)) {
+    parts.push(`<text x="${px(rooms)}" y="${bottomY + 15}" text-anchor="middle" font-size="10">${rooms}</text>`);
   }
   if (threshold !== undefined) {
     parts.push(
@@ -83,6 +143,7 @@ function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], s
     const color = COLORS[mode] ?? '#2ca02c';
     for (const { value, dashed } of series) {
       const points = runs.filter((r) => r.isolation === mode && Number.isFinite(value(r))).sort((a, b) => a.rooms - b.rooms);
+      if (points.length === 0) continue;
       const dash = dashed ? ' stroke-dasharray="3 3"' : '';
       parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${points.map((r) => `${px(r.rooms)},${py(value(r))}`).join(' ')}"/>`);
       for (const r of points) {
@@ -94,34 +155,57 @@ function panel(x0: number, title: string, yLabel: string, runs: MeasuredRun[], s
   return parts.join('\n');
 }
 
-export function capacityChart(allRuns: CapacityRun[], capacity: Record<string, number>): string {
-  const runs = allRuns.filter((run): run is CapacityRun & { result: LoadtestResult } => run.result !== undefined);
-  const width = PANEL.width * 2 + 20;
-  const height = PANEL.height + 40;
-  const legend = Object.entries(capacity)
-    .map(([mode, n], i) => {
-      const x = 80 + i * 300;
-      return (
-        `<rect x="${x}" y="${PANEL.height + 15}" width="14" height="4" fill="${COLORS[mode] ?? '#2ca02c'}"/>` +
-        `<text x="${x + 20}" y="${PANEL.height + 21}" font-size="12">${mode} isolation: capacity ${n} session(s)</text>`
-      );
-    })
-    .join('\n');
+const VARIANT_TITLES: Record<string, string> = {
+  shared: 'shared: runtime, harness, SFU and Redis on every core',
+  pinned: 'pinned: the runtime alone on its core(s); harness, SFU, Redis on the others',
+};
+
+export function capacityChart(allRuns: CapacityRun[], searches: CapacitySearch[]): string {
+  const runs = allRuns.filter((run): run is MeasuredRun => run.result !== undefined);
+  const variants = [...new Set(searches.map((s) => s.variant))];
+  const overheadLimit = CRITERIA.find((c) => c.key === 'in_runtime_overhead_p95')!.limit;
+  const panels: PanelSpec[] = [
+    {
+      title: 'Overhead p95 (ms) in runtime; dashed: at candidate',
+      yLabel: 'ms',
+      series: [{ value: (r) => r.result.in_runtime_overhead_ms.p95 }, { value: (r) => r.result.overhead_ms.p95, dashed: true }],
+      threshold: overheadLimit,
+      yCap: 1_000,
+    },
+    {
+      title: 'CPU per room (% of a core): runtime; dashed: harness',
+      yLabel: '% of one core',
+      series: [{ value: (r) => r.result.cpu_pct_per_room?.runtime ?? r.result.cpu_pct_per_session }, { value: (r) => r.result.cpu_pct_per_room?.harness, dashed: true }],
+    },
+    { title: 'Memory per session (MB RSS)', yLabel: 'MB', series: [{ value: (r) => r.result.rss_mb_per_session }] },
+  ];
+  const rowHeight = PANEL.height + 30;
+  const width = panels.length * (PANEL.width + GAP);
+  const legendY = variants.length * rowHeight + 10;
+  const height = legendY + 20 * (searches.length + 2);
+  const body: string[] = [];
+  variants.forEach((variant, row) => {
+    const y0 = row * rowHeight;
+    body.push(`<text x="10" y="${y0 + 14}" font-size="13" font-style="italic" fill="#333">${escape(VARIANT_TITLES[variant] ?? variant)}</text>`);
+    panels.forEach((spec, col) => {
+      body.push(panel(col * (PANEL.width + GAP), y0 + 20, spec, runs.filter((r) => r.variant === variant), runs));
+    });
+  });
+  searches.forEach((s, i) => {
+    const y = legendY + 20 * i;
+    const failure = s.first_failure ? `; first failed at ${s.first_failure.rooms} on ${s.first_failure.criteria.join(', ')}` : '';
+    body.push(
+      `<rect x="20" y="${y + 6}" width="14" height="4" fill="${COLORS[s.isolation] ?? '#2ca02c'}"/>`,
+      `<text x="40" y="${y + 12}" font-size="12">${escape(`${s.isolation} isolation, ${s.variant}: capacity ${s.capacity} session(s)${failure}`)}</text>`,
+    );
+  });
+  body.push(
+    `<text x="20" y="${legendY + 20 * searches.length + 16}" font-size="10" fill="#666">filled: within every criterion; hollow: not; overheads over 1000 ms drawn at the top; rows share their y scales</text>`,
+  );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    panel(
-      0,
-      'Overhead p95 (ms): in the runtime; dashed: at the candidate',
-      'ms',
-      runs,
-      [{ value: (r) => r.result.in_runtime_overhead_ms.p95 }, { value: (r) => r.result.overhead_ms.p95, dashed: true }],
-      100,
-      1_000,
-    ),
-    panel(PANEL.width + 20, 'Memory per session (MB RSS)', 'MB', runs, [{ value: (r) => r.result.rss_mb_per_session }]),
-    legend,
-    `<text x="${width - 10}" y="${height - 6}" text-anchor="end" font-size="10" fill="#666">filled: within criteria; hollow: not; overheads over 1000 ms drawn at the top</text>`,
+    ...body,
     '</svg>',
     '',
   ].join('\n');

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_S = 100;
 
-function descendants(pid: number): number[] {
+export function descendants(pid: number): number[] {
   let children: number[] = [];
   try {
     children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -35,4 +35,20 @@ export function processTree(pid: number): { rssMb: number; cpuS: number; process
     cpuS: stats.reduce((sum, s) => sum + s.cpuS, 0),
     processes: pids.length,
   };
+}
+
+/**
+ * CPU seconds used so far by each named process tree in `parts` (e.g. the runtime, the SFU,
+ * Redis), and as `harness` by the tree of `self` (this process, by default) less those parts: the
+ * load tester's own candidates, fakes and helpers, and any child of it that already exited.
+ */
+export function cpuByPart<K extends string>(parts: Record<K, number>, self = process.pid): Record<K | 'harness', number> {
+  const out = {} as Record<K | 'harness', number>;
+  let partsCpuS = 0;
+  for (const [name, pid] of Object.entries(parts) as [K, number][]) {
+    out[name] = processTree(pid).cpuS;
+    partsCpuS += out[name];
+  }
+  out.harness = processTree(self).cpuS - partsCpuS;
+  return out;
 }

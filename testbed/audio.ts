@@ -75,8 +75,16 @@ export function encodeWav(pcm: Pcm): Buffer {
   return Buffer.concat([header, data]);
 }
 
+let fliteRuns = 0;
+
+/** How many flite processes this process has run (the load test checks none ran while its rooms were live). */
+export function fliteRunCount(): number {
+  return fliteRuns;
+}
+
 /** Speech from flite's `kal16` voice: 16 kHz mono, deterministic for a given text. */
 export async function fliteSpeech(text: string): Promise<Pcm> {
+  fliteRuns++;
   const dir = await mkdtemp(join(tmpdir(), 'flite-'));
   try {
     const file = join(dir, 'speech.wav');
@@ -85,6 +93,22 @@ export async function fliteSpeech(text: string): Promise<Pcm> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const rendered = new Map<string, Promise<Pcm>>();
+
+/**
+ * fliteSpeech, run once per text in this process: later calls share the first call's samples
+ * (read them, do not write them). A failed render is not kept.
+ */
+export function cachedFliteSpeech(text: string): Promise<Pcm> {
+  let speech = rendered.get(text);
+  if (!speech) {
+    speech = fliteSpeech(text);
+    rendered.set(text, speech);
+    speech.catch(() => rendered.delete(text));
+  }
+  return speech;
 }
 
 export function silence(ms: number, sampleRate: number): Pcm {

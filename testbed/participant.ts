@@ -19,7 +19,7 @@ import {
   dispose,
 } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
-import { type Pcm, parseWav, rms } from './audio.ts';
+import { type Pcm, cachedFliteSpeech, concatPcm, parseWav, rms, silence } from './audio.ts';
 import type { Stack } from './stack.ts';
 
 export const PARTICIPANT_SAMPLE_RATE = 16_000;
@@ -30,6 +30,57 @@ const FRAME_MS = 10;
 const FRAME_SAMPLES = (PARTICIPANT_SAMPLE_RATE * FRAME_MS) / 1000;
 /** Audio the microphone track may hold ahead of real time: small, so speech starts on time. */
 const MIC_QUEUE_MS = 60;
+
+/**
+ * Speech already cut into the microphone's frames, each its own buffer (rtc-node hands the native
+ * layer a frame's whole ArrayBuffer): speaking it queues these frames by reference, so many
+ * candidates can speak the same utterance with no copy and no allocation per frame.
+ */
+export interface PreparedSpeech {
+  readonly frames: readonly Int16Array[];
+  readonly durationMs: number;
+}
+
+/** Cuts `pcm` (16 kHz) into microphone frames once; the last frame is padded with silence. */
+export function prepareSpeech(pcm: Pcm): PreparedSpeech {
+  if (pcm.sampleRate !== PARTICIPANT_SAMPLE_RATE) {
+    throw new Error(`need ${PARTICIPANT_SAMPLE_RATE} Hz audio, got ${pcm.sampleRate} Hz`);
+  }
+  const frames: Int16Array[] = [];
+  for (let offset = 0; offset < pcm.samples.length; offset += FRAME_SAMPLES) {
+    const frame = new Int16Array(FRAME_SAMPLES);
+    frame.set(pcm.samples.subarray(offset, offset + FRAME_SAMPLES));
+    frames.push(frame);
+  }
+  return { frames, durationMs: frames.length * FRAME_MS };
+}
+
+/**
+ * Every phrase a script will say, rendered (flite, once per text) and framed before the first
+ * candidate joins, so speaking during a run costs no synthesis: `say` only looks a phrase up, and
+ * refuses one that was not rendered ahead.
+ */
+export class Phrasebook {
+  private constructor(private readonly phrases: ReadonlyMap<string, PreparedSpeech>) {}
+
+  /** Renders `texts`, each followed by `tailMs` of silence (the speaker falling quiet). */
+  static async render(texts: readonly string[], tailMs = 0): Promise<Phrasebook> {
+    const tail = silence(tailMs, PARTICIPANT_SAMPLE_RATE);
+    const phrases = new Map<string, PreparedSpeech>();
+    for (const text of new Set(texts)) phrases.set(text, prepareSpeech(concatPcm([await cachedFliteSpeech(text), tail])));
+    return new Phrasebook(phrases);
+  }
+
+  say(text: string): PreparedSpeech {
+    const speech = this.phrases.get(text);
+    if (!speech) throw new Error(`"${text}" was not rendered before the run`);
+    return speech;
+  }
+
+  get size(): number {
+    return this.phrases.size;
+  }
+}
 
 export async function mintToken(
   stack: Pick<Stack, 'apiKey' | 'apiSecret'>,
@@ -226,15 +277,28 @@ export class SyntheticParticipant {
     void this.pumpMicrophone(this.source);
   }
 
-  private readonly speech: Int16Array[] = [];
+  private readonly speech: (readonly Int16Array[])[] = [];
+  private speechFrame = 0;
   private speechPlayed: (() => void) | undefined;
   private leaving = false;
+
+  /** The next queued speech frame, if any (utterances play in order, each from its prepared frames). */
+  private nextSpeechFrame(): Int16Array | undefined {
+    const utterance = this.speech[0];
+    if (!utterance) return undefined;
+    const frame = utterance[this.speechFrame++];
+    if (this.speechFrame >= utterance.length) {
+      this.speech.shift();
+      this.speechFrame = 0;
+    }
+    return frame;
+  }
 
   /** Feeds the track one frame at a time, in real time: queued speech, or silence. */
   private async pumpMicrophone(source: AudioSource): Promise<void> {
     const silenceFrame = new Int16Array(FRAME_SAMPLES);
     while (!this.leaving) {
-      const frame = this.speech.shift();
+      const frame = this.nextSpeechFrame();
       try {
         await source.captureFrame(new AudioFrame(frame ?? silenceFrame, PARTICIPANT_SAMPLE_RATE, 1, FRAME_SAMPLES));
       } catch {
@@ -249,18 +313,16 @@ export class SyntheticParticipant {
     }
   }
 
-  /** Plays `pcm` into the published track in real time; resolves when its last frame has played. */
-  async speak(pcm: Pcm): Promise<void> {
-    if (pcm.sampleRate !== PARTICIPANT_SAMPLE_RATE) {
-      throw new Error(`speak: need ${PARTICIPANT_SAMPLE_RATE} Hz audio, got ${pcm.sampleRate} Hz`);
-    }
+  /**
+   * Plays speech into the published track in real time; resolves when its last frame has played.
+   * PreparedSpeech (see Phrasebook) plays from memory as it is; PCM is framed first.
+   */
+  async speak(speech: Pcm | PreparedSpeech): Promise<void> {
+    const prepared = 'frames' in speech ? speech : prepareSpeech(speech);
     await this.publishMicrophone();
+    if (prepared.frames.length === 0) return;
     const played = new Promise<void>((resolve) => (this.speechPlayed = resolve));
-    for (let offset = 0; offset < pcm.samples.length; offset += FRAME_SAMPLES) {
-      const chunk = new Int16Array(FRAME_SAMPLES);
-      chunk.set(pcm.samples.subarray(offset, offset + FRAME_SAMPLES));
-      this.speech.push(chunk);
-    }
+    this.speech.push(prepared.frames);
     await played;
   }
 

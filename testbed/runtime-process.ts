@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CentralServer } from './central-server.ts';
+import { onCpus } from './cpu-affinity.ts';
 
 export interface LogLine {
   timestamp: string;
@@ -80,16 +81,23 @@ export class RuntimeProcess {
 
   /**
    * Starts a runtime from `entry` (the product's `supervisor/main.ts`, or a test build with
-   * session bodies of its own) and resolves once it takes jobs.
+   * session bodies of its own) and resolves once it takes jobs. `options.cpus` (a taskset CPU
+   * list, e.g. "1") runs it through `taskset -c`: pinned before it starts, so its session threads
+   * and session processes inherit the mask.
    */
-  static async start(redisUrl: string, overrides: Record<string, string>, entry: string): Promise<RuntimeProcess> {
+  static async start(
+    redisUrl: string,
+    overrides: Record<string, string>,
+    entry: string,
+    options: { cpus?: string } = {},
+  ): Promise<RuntimeProcess> {
     const id = overrides.RUNTIME_ID ?? `test-runtime-${++runtimeCounter}`;
     // Transcripts need somewhere to go, or every session end waits out its 10 s drain.
     defaultCentralServer ??= CentralServer.start().then((server) => server.unref());
     const centralServerUrl = (await defaultCentralServer).url;
     // RUNTIME_NODE_ARGS: extra node flags for a post-mortem (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
     const nodeArgs = process.env.RUNTIME_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+    const child = spawn(...onCpus(process.execPath, [...nodeArgs, '--import', 'tsx', entry], options.cpus), {
       env: runtimeEnv(redisUrl, { RUNTIME_ID: id, CENTRAL_SERVER_URL: centralServerUrl, ...overrides }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -98,8 +106,15 @@ export class RuntimeProcess {
     const failed = runtime.exited.then(({ code }) => {
       throw new Error(`runtime exited with code ${code} before starting:\n${runtime.stderr.join('\n')}`);
     });
-    await Promise.race([started, failed]);
     failed.catch(() => {});
+    try {
+      await Promise.race([started, failed]);
+    } catch (err) {
+      // One that never said it started is not left running; what it said is the diagnosis.
+      await runtime.stop(0);
+      const said = [...runtime.logs.slice(-5).map((l) => JSON.stringify(l).slice(0, 500)), ...runtime.stderr.slice(-5)];
+      throw new Error(`${(err as Error).message}${said.length ? `; its last output:\n${said.join('\n')}` : ''}`);
+    }
     runtime.opsPort = Number(runtime.logs.find((l) => l.message === 'operations endpoint listening')?.port);
     return runtime;
   }

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { onCpus } from './cpu-affinity.ts';
 
 export interface ServerProcess {
   readonly name: string;
@@ -22,8 +23,10 @@ export async function startServerProcess(opts: {
   /** A line matching this means the server is ready. */
   readyLine: RegExp;
   timeoutMs?: number;
+  /** Runs it on these CPUs only (a taskset CPU list, e.g. "0"); default: wherever this process may run. */
+  cpus?: string;
 }): Promise<ServerProcess> {
-  const child = spawn(opts.command, opts.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...onCpus(opts.command, opts.args, opts.cpus), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let ready!: () => void;
   const readyPromise = new Promise<void>((resolve) => (ready = resolve));

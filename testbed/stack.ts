@@ -39,7 +39,7 @@ export function namespaceHostIp(): string {
   return hostIp;
 }
 
-export async function startRedis(hostIp: string, dir: string): Promise<ServerProcess & { url: string }> {
+export async function startRedis(hostIp: string, dir: string, cpus?: string): Promise<ServerProcess & { url: string }> {
   const port = await freePort(hostIp);
   const server = await startServerProcess({
     name: 'redis-server',
@@ -54,6 +54,7 @@ export async function startRedis(hostIp: string, dir: string): Promise<ServerPro
       '--daemonize', 'no',
     ],
     readyLine: /Ready to accept connections/,
+    cpus,
   });
   return Object.assign(server, { url: `redis://${hostIp}:${port}` });
 }
@@ -93,6 +94,7 @@ export function livekitConfig(opts: {
 export async function startLivekit(
   hostIp: string,
   dir: string,
+  cpus?: string,
 ): Promise<ServerProcess & { url: string; httpUrl: string; apiKey: string; apiSecret: string }> {
   const [httpPort, rtcTcpPort, rtcUdpPort] = [await freePort(hostIp), await freePort(hostIp), await freePort(hostIp)];
   const apiKey = 'testkey';
@@ -104,6 +106,7 @@ export async function startLivekit(
     command: livekitServerBinary(),
     args: ['--config', configPath],
     readyLine: /starting LiveKit server/,
+    cpus,
   });
   const httpUrl = `http://${hostIp}:${httpPort}`;
   // The "starting" line is printed just before the HTTP listener binds: confirm it answers.
@@ -127,13 +130,14 @@ async function waitForHttp(url: string, timeoutMs: number, server: ServerProcess
   }
 }
 
-export async function startStack(): Promise<Stack> {
+/** `cpus`: run Redis and the SFU on these CPUs only (a taskset CPU list); default: unpinned. */
+export async function startStack(options: { cpus?: string } = {}): Promise<Stack> {
   const hostIp = namespaceHostIp();
   const dir = await mkdtemp(join(tmpdir(), 'voice-stack-'));
-  const redis = await startRedis(hostIp, dir);
+  const redis = await startRedis(hostIp, dir, options.cpus);
   let livekit: Awaited<ReturnType<typeof startLivekit>>;
   try {
-    livekit = await startLivekit(hostIp, dir);
+    livekit = await startLivekit(hostIp, dir, options.cpus);
   } catch (err) {
     await redis.stop();
     await rm(dir, { recursive: true, force: true });

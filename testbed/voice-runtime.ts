@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { concatPcm, fliteSpeech, silence } from './audio.ts';
+import { cachedFliteSpeech, concatPcm, silence } from './audio.ts';
 import { PARTICIPANT_SAMPLE_RATE, type ReceivedAudio, SyntheticParticipant, disposeRtc } from './participant.ts';
 import { EventReader, RuntimeProcess, dispatchQueue } from './runtime-process.ts';
 import { type Stack, startStack } from './stack.ts';
@@ -41,9 +41,21 @@ function productEnv(stack: Stack, env: Record<string, string>): Record<string, s
   };
 }
 
-export async function startVoiceRuntime(env: Record<string, string> = {}): Promise<VoiceRuntime> {
-  const stack = await startStack();
-  const runtime = await RuntimeProcess.start(stack.redisUrl, productEnv(stack, env), 'supervisor/main.ts');
+/** Where each part may run (taskset CPU lists): the runtime, and the SFU and Redis. Default: unpinned. */
+export interface Placement {
+  readonly runtimeCpus?: string;
+  readonly stackCpus?: string;
+}
+
+export async function startVoiceRuntime(env: Record<string, string> = {}, placement: Placement = {}): Promise<VoiceRuntime> {
+  const stack = await startStack({ cpus: placement.stackCpus });
+  let runtime: RuntimeProcess;
+  try {
+    runtime = await RuntimeProcess.start(stack.redisUrl, productEnv(stack, env), 'supervisor/main.ts', { cpus: placement.runtimeCpus });
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
   const queue = dispatchQueue(stack.redisUrl);
   const events = new EventReader(stack.redisUrl);
   const redis = new Redis(stack.redisUrl);
@@ -66,8 +78,8 @@ export async function startVoiceRuntime(env: Record<string, string> = {}): Promi
 }
 
 /** Another product runtime process on the same stack (a second machine of the fleet). */
-export function startAnotherRuntime(product: VoiceRuntime, env: Record<string, string>): Promise<RuntimeProcess> {
-  return RuntimeProcess.start(product.stack.redisUrl, productEnv(product.stack, env), 'supervisor/main.ts');
+export function startAnotherRuntime(product: VoiceRuntime, env: Record<string, string>, placement: Placement = {}): Promise<RuntimeProcess> {
+  return RuntimeProcess.start(product.stack.redisUrl, productEnv(product.stack, env), 'supervisor/main.ts', { cpus: placement.runtimeCpus });
 }
 
 export interface LiveInterview {
@@ -99,11 +111,11 @@ export async function startInterview(product: VoiceRuntime, data: object = {}, q
 }
 
 /**
- * The candidate says `text` (flite speech) and falls silent; resolves once the interviewer's reply
+ * The candidate says `text` (flite speech, rendered once per text) and falls silent; resolves once the interviewer's reply
  * has been heard to its end, with how long after the candidate's last words the reply began.
  */
 export async function answer(interview: Pick<LiveInterview, 'candidate' | 'heard'>, text: string, quietMs = 1_500): Promise<number> {
-  await interview.candidate.speak(concatPcm([await fliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
+  await interview.candidate.speak(concatPcm([await cachedFliteSpeech(text), silence(200, PARTICIPANT_SAMPLE_RATE)]));
   const stoppedAt = performance.now();
   const reply = await withTimeout(interview.heard.waitForVoice(stoppedAt), 20_000, `a reply to "${text}"`);
   await interview.heard.waitForQuiet(quietMs);

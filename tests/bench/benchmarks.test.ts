@@ -1,11 +1,14 @@
 // The short variant of the load and capacity benchmarks, so they cannot rot: `npm run
-// bench:capacity` at 2 rooms for each isolation mode (synthetic candidates, the real plugins
-// against the fakes), checking that every session completes its script and that every figure
-// the results promise is there. Figures are not judged here: benchmarks measure, tests check.
+// bench:capacity` at 2 rooms for each isolation mode with every process on every core (synthetic
+// candidates, the real plugins against the fakes), then one pinned step (1 room, thread isolation:
+// the runtime on its own core, the harness, SFU and Redis on the other), checking that every
+// session completes its script, that every figure and verdict the results promise is there, and
+// that the pinning read back from the kernel is the one asked for. Figures are not judged here:
+// benchmarks measure, tests check.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
@@ -22,35 +25,91 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string }> {
 }
 
 const FIGURES = [
-  'rooms', 'isolation', 'duration_s', 'turns', 'ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'greeting_ms', 'mode_switch_ms',
-  'vad_lag_ms', 'underruns', 'failed_sessions', 'cpu_pct_per_session', 'rss_mb_per_session', 'process_rss_mb',
+  'rooms', 'isolation', 'pinned', 'duration_s', 'turns', 'ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'greeting_ms',
+  'mode_switch_ms', 'vad_lag_ms', 'underruns', 'failed_sessions', 'cpu_pct_per_session', 'cpu_pct_per_room', 'cpu_pct_total',
+  'affinity', 'speech_renders_during_run', 'rss_mb_per_session', 'process_rss_mb', 'runtime_main_loop_lag_ms',
 ];
+const PARTS = ['runtime', 'harness', 'sfu', 'redis'];
+const CRITERIA = ['in_runtime_overhead_p95', 'greeting_p95', 'mode_switch_p99', 'main_loop_lag_p99', 'underruns', 'failed_sessions'];
+
+interface Run {
+  isolation: string;
+  variant: string;
+  rooms: number;
+  passed: boolean;
+  failed_criteria: string[];
+  verdict: Record<string, { value: number | null; limit: number; passed: boolean }>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  result: any;
+}
+
+/** The fields every measured run must carry, and a script that completed in every room. */
+function checkRun(run: Run, turnsPerRoom: number): void {
+  const { result } = run;
+  const name = `${run.isolation}/${run.variant}`;
+  for (const figure of FIGURES) assert.ok(figure in result, `${name}: no ${figure}`);
+  assert.equal(result.rooms, run.rooms);
+  assert.equal(result.failed_sessions, 0, `${name}: a session failed`);
+  // Five turns per room: two answers, the one after a barge-in, one while coding, one after.
+  assert.equal(result.turns, turnsPerRoom * run.rooms, `${name}: turns missing`);
+  for (const figure of ['ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'vad_lag_ms']) {
+    assert.ok(Number.isFinite(result[figure].p95), `${name}: ${figure} p95 is not a number`);
+  }
+  assert.ok(result.rss_mb_per_session > 0 && result.cpu_pct_per_session > 0);
+  for (const part of PARTS) {
+    assert.ok(Number.isFinite(result.cpu_pct_per_room[part]), `${name}: no CPU per room for ${part}`);
+    assert.match(result.affinity[part], /^\d[\d,-]*$/, `${name}: ${part}'s CPUs not read back`);
+  }
+  assert.ok(result.cpu_pct_per_room.harness > 0, `${name}: the harness's own CPU is not counted`);
+  assert.equal(result.speech_renders_during_run, 0, `${name}: speech was synthesised while rooms were live`);
+  assert.deepEqual(Object.keys(run.verdict), CRITERIA, `${name}: verdicts missing`);
+  for (const key of CRITERIA) assert.equal(typeof run.verdict[key]!.passed, 'boolean');
+  assert.equal(run.passed, run.failed_criteria.length === 0);
+}
 
 describe('benchmarks (short variant)', () => {
   after(() => rmSync(out, { recursive: true, force: true }));
 
   it('runs the capacity search at 2 rooms per isolation mode and writes its results and chart', { timeout: 600_000 }, async () => {
-    const { code, stdout } = await run(['bench/capacity.ts', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--out', out]);
+    const dir = join(out, 'shared');
+    const { code, stdout } = await run([
+      ...['bench/capacity.ts', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--variants', 'shared', '--out', dir],
+    ]);
     assert.equal(code, 0, 'bench:capacity failed');
     const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
     assert.equal(last.runs, 2);
 
-    const report = JSON.parse(readFileSync(join(out, 'capacity.json'), 'utf8'));
-    assert.deepEqual(report.runs.map((r: { isolation: string }) => r.isolation), ['thread', 'process']);
-    for (const { result } of report.runs) {
-      for (const figure of FIGURES) assert.ok(figure in result, `${result.isolation}: no ${figure}`);
-      assert.equal(result.rooms, 2);
-      assert.equal(result.failed_sessions, 0, `${result.isolation}: a session failed`);
-      // Five turns per room: two answers, the one after a barge-in, one while coding, one after.
-      assert.equal(result.turns, 10, `${result.isolation}: turns missing`);
-      for (const figure of ['ear_to_ear_ms', 'overhead_ms', 'in_runtime_overhead_ms', 'vad_lag_ms']) {
-        assert.ok(Number.isFinite(result[figure].p95), `${result.isolation}: ${figure} p95 is not a number`);
-      }
-      assert.ok(result.rss_mb_per_session > 0 && result.cpu_pct_per_session > 0);
+    const report = JSON.parse(readFileSync(join(dir, 'capacity.json'), 'utf8'));
+    assert.deepEqual(report.runs.map((r: Run) => `${r.isolation}/${r.variant}`), ['thread/shared', 'process/shared']);
+    assert.deepEqual(Object.keys(report.criteria), CRITERIA);
+    for (const r of report.runs as Run[]) {
+      checkRun(r, 5);
+      assert.equal(r.result.pinned, false);
     }
-    const chart = readFileSync(join(out, 'capacity.svg'), 'utf8');
+    const chart = readFileSync(join(dir, 'capacity.svg'), 'utf8');
     assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    // Per mode: two overhead lines (in the runtime, at the candidate) and one memory line.
-    assert.equal((chart.match(/<polyline /g) ?? []).length, 6);
+    // Per mode: two overhead lines (in the runtime, at the candidate), two CPU lines (runtime,
+    // harness) and one memory line.
+    assert.equal((chart.match(/<polyline /g) ?? []).length, 10);
   });
+
+  it(
+    'runs one pinned step: the runtime on core 1, the harness, SFU and Redis on core 0, as read back',
+    { timeout: 300_000, skip: availableParallelism() < 2 && 'pinning needs 2 cores' },
+    async () => {
+      const dir = join(out, 'pinned');
+      const { code } = await run([
+        ...['bench/capacity.ts', '--pin', '--isolation', 'thread', '--steps', '1', '--duration', '0', '--min-steps-to', '1', '--out', dir],
+      ]);
+      assert.equal(code, 0, 'bench:capacity --pin failed');
+      const report = JSON.parse(readFileSync(join(dir, 'capacity.json'), 'utf8'));
+      assert.equal(report.runs.length, 1);
+      const [pinned] = report.runs as Run[];
+      assert.equal(pinned!.variant, 'pinned');
+      checkRun(pinned!, 5);
+      assert.equal(pinned!.result.pinned, true);
+      assert.deepEqual(pinned!.result.affinity, { runtime: '1', harness: '0', sfu: '0', redis: '0' });
+      assert.match(readFileSync(join(dir, 'capacity.svg'), 'utf8'), /pinned: the runtime alone/);
+    },
+  );
 });
