@@ -20,6 +20,8 @@ import {
   type ToSession,
   parseToSession,
 } from '../shared/session-messages.ts';
+import type * as ProcessMediaModule from '../media/process-media.ts';
+import type { SpeechDetector } from '../media/speech-detector.ts';
 import type { PipelineFactory } from './pipeline.ts';
 import { Session } from './session.ts';
 
@@ -95,19 +97,31 @@ interface OwnMedia {
   close(): Promise<void>;
 }
 
+/** A session process holds its room itself: the media owner's module and its own Silero model. */
+interface ProcessMedia {
+  MediaOwner: typeof ProcessMediaModule.MediaOwner;
+  detector: SpeechDetector;
+}
+
 /**
- * A session process owns its room itself: the media owner runs in the same process, joined to
- * the pipeline by a local channel (a thread is handed its port by the supervisor instead).
+ * Loaded while the process prewarms, from its own bundle by URL: a session thread never loads it
+ * (its room is the media thread's), and a literal import would put it in every thread's bundle.
  */
-async function ownMedia(data: SessionHostData, assignment: SessionAssignment, onFailure: () => void): Promise<OwnMedia> {
-  const { MediaOwner } = await import('../media/media-owner.ts');
+async function loadProcessMedia(entry: string): Promise<ProcessMedia> {
+  const { MediaOwner, SpeechDetector } = (await import(entry)) as typeof ProcessMediaModule;
+  return { MediaOwner, detector: await SpeechDetector.load() };
+}
+
+/** The media owner runs in this process, joined to the pipeline by a local channel. */
+function ownMedia({ MediaOwner, detector }: ProcessMedia, data: SessionHostData, assignment: SessionAssignment, onFailure: () => void): OwnMedia {
   const channel = new MessageChannel();
-  const media = MediaOwner.serve(channel.port1, { spec: assignment.spec, config: data.config, onFailure });
+  const media = MediaOwner.serve(channel.port1, { spec: assignment.spec, config: data.config, detector, onFailure });
   return { port: channel.port2, close: () => media.close() };
 }
 
 export async function runSession(createPipeline: PipelineFactory): Promise<void> {
   const supervisor = await linkToSupervisor();
+  const processMedia = supervisor.isolation === 'process' ? await loadProcessMedia(supervisor.data.processMediaEntry) : undefined;
   const { config } = supervisor.data;
   setLogLevel(config.logLevel);
   const post = (message: FromSession) => supervisor.post(message);
@@ -137,7 +151,7 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
   const start = async (assignment: SessionAssignment, mediaPort: MessagePort | undefined) => {
     setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
     try {
-      if (!mediaPort) media = await ownMedia(supervisor.data, assignment, () => session?.end('error'));
+      if (!mediaPort) media = ownMedia(processMedia!, supervisor.data, assignment, () => session?.end('error'));
       const pipeline = await createPipeline({
         assignment,
         config,

@@ -27,7 +27,7 @@ const settle = async () => {
 };
 
 pinNativeAddons();
-const bundle = await bundleEntries({ session: DEFAULT_SESSION_ENTRY });
+const bundle = await bundleEntries({ session: DEFAULT_SESSION_ENTRY, processMedia: new URL('../media/process-media.ts', import.meta.url) });
 // Idle workers serve no room: nothing to hold.
 const noMedia = { serve: () => ({ close: async () => {} }) };
 const rows: Record<string, string | number>[] = [];
@@ -48,7 +48,7 @@ for (const isolation of args.isolation.split(',')) {
   await settle();
   const before = processTree(process.pid).rssMb;
   const startedAt = performance.now();
-  const pool = new SessionPool({ config, entry: bundle.urls.session, metrics: new RuntimeMetrics(), media: noMedia });
+  const pool = new SessionPool({ config, entries: bundle.urls, metrics: new RuntimeMetrics(), media: noMedia });
   await pool.start();
   const readyMs = performance.now() - startedAt;
   await settle();

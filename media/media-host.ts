@@ -33,6 +33,9 @@ interface Served {
 export class MediaHost {
   private worker!: Worker;
   private ready!: Promise<void>;
+  private workerReady = false;
+  private failStart: (err: Error) => void = () => {};
+  private lastError: Error | undefined;
   private readonly served = new Map<number, Served>();
   private nextKey = 0;
   private closing = false;
@@ -60,8 +63,15 @@ export class MediaHost {
       stderr: false,
     });
     this.worker = worker;
+    this.workerReady = false;
     let markReady!: () => void;
-    this.ready = within(new Promise<void>((resolve) => (markReady = resolve)), READY_TIMEOUT_MS, 'timeout' as const).then((outcome) => {
+    let failStart!: (err: Error) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    this.failStart = failStart;
+    this.ready = within(started, READY_TIMEOUT_MS, 'timeout' as const).then((outcome) => {
       if (outcome === 'timeout') throw new Error(`media thread not ready within ${READY_TIMEOUT_MS} ms`);
     });
     this.ready.catch(() => {});
@@ -72,17 +82,20 @@ export class MediaHost {
       } catch (err) {
         return void log.error('message from the media thread dropped', errorFields(err));
       }
-      this.onMessage(message, markReady);
+      if (message.type === 'ready') {
+        this.workerReady = true;
+        markReady();
+      } else this.onMessage(message);
     });
-    worker.on('error', (err) => log.error('media thread failed', errorFields(err)));
+    worker.on('error', (err) => {
+      this.lastError = err;
+      log.error('media thread failed', errorFields(err));
+    });
     worker.once('exit', (code) => this.onExit(worker, code));
   }
 
-  private onMessage(message: FromMediaThread, markReady: () => void): void {
+  private onMessage(message: Exclude<FromMediaThread, { type: 'ready' }>): void {
     switch (message.type) {
-      case 'ready':
-        markReady();
-        break;
       case 'log':
         process.stdout.write(`${message.line}\n`);
         break;
@@ -100,6 +113,11 @@ export class MediaHost {
 
   private onExit(worker: Worker, code: number): void {
     if (worker !== this.worker || this.closing) return;
+    if (!this.workerReady) {
+      // A thread that cannot even start (a broken install) is not restarted in a loop.
+      this.failStart(new Error(`media thread exited (code ${code}) before it was ready${this.lastError ? `: ${this.lastError.message}` : ''}`));
+      return;
+    }
     log.error('media thread exited: every room it held is gone', { exit_code: code, sessions: this.served.size });
     const lost = [...this.served.values()];
     this.served.clear();
@@ -110,6 +128,11 @@ export class MediaHost {
       });
     }
     this.spawn();
+  }
+
+  /** False once a media thread could not start: new sessions cannot get a room. */
+  get healthy(): boolean {
+    return this.workerReady && !this.closing;
   }
 
   /** Has the media thread serve a session thread's media port (transferred to it). */

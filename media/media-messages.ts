@@ -40,7 +40,11 @@ export type ToMediaOwner = z.infer<typeof toMediaOwner>;
 export type Caption = Extract<ToMediaOwner, { type: 'caption' }>;
 
 const fromMediaOwner = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('audio_in'), samples: pcm }),
+  /**
+   * Candidate audio, with the speech probability of each 32 ms window that ended within it
+   * (media/speech-detector.ts): the session's VAD applies its thresholds to these.
+   */
+  z.object({ type: z.literal('audio_in'), samples: pcm, speech: z.instanceof(Float32Array) }),
   z.object({ type: z.literal('playback_started'), segment: z.number(), at: z.number() }),
   /** The segment has played up to `playedMs` (audio that can no longer be cleared), as of `at`. */
   z.object({ type: z.literal('playback_progress'), segment: z.number(), playedMs: z.number(), at: z.number() }),

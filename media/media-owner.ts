@@ -31,6 +31,7 @@ import {
   parseToMediaOwner,
 } from './media-messages.ts';
 import { PlaybackQueue } from './playback-queue.ts';
+import type { SpeechDetector } from './speech-detector.ts';
 
 const log = logger('media');
 
@@ -55,6 +56,8 @@ export async function mintInterviewerToken(config: RuntimeConfig, roomId: string
 export interface MediaOwnerOptions {
   readonly spec: StartSession;
   readonly config: RuntimeConfig;
+  /** The thread's one Silero model: candidate audio goes to the session with its speech probabilities. */
+  readonly detector: SpeechDetector;
   /** The room could not be joined. */
   readonly onFailure: (err: Error) => void;
 }
@@ -92,6 +95,7 @@ export class MediaOwner {
     private readonly port: MessagePort,
     private readonly spec: StartSession,
     private readonly config: RuntimeConfig,
+    private readonly detector: SpeechDetector,
     private readonly outputSampleRate: number,
   ) {
     this.candidateIdentity = spec.candidate_identity;
@@ -106,14 +110,14 @@ export class MediaOwner {
    * Serves a session's media port: joins the room when the pipeline asks for it (`open`). A
    * pipeline that never asks (no media) costs no room.
    */
-  static serve(port: MessagePort, { spec, config, onFailure }: MediaOwnerOptions): ServedMedia {
+  static serve(port: MessagePort, { spec, config, detector, onFailure }: MediaOwnerOptions): ServedMedia {
     let owner: MediaOwner | undefined;
     let closed = false;
     // Port and room events arrive from outside any scope: each handler keeps the session's.
     const listener = onPortMessage(port, bindLogContext((message: ToMediaOwner) => {
       if (owner) return owner.onPipelineMessage(message);
       if (message.type !== 'open' || closed) return;
-      owner = new MediaOwner(port, spec, config, message.outputSampleRate);
+      owner = new MediaOwner(port, spec, config, detector, message.outputSampleRate);
       owner.connect().catch((err: Error) => {
         log.error('could not join the room', errorFields(err));
         owner?.post({ type: 'room', event: 'failed', detail: err.message });
@@ -186,6 +190,7 @@ export class MediaOwner {
     if (track.kind !== TrackKind.KIND_AUDIO || !this.isCandidate(participant)) return;
     // Subscribed at the rate the session's VAD and STT consume: no resampling in the thread.
     const stream = new AudioStream(track, { sampleRate: INPUT_SAMPLE_RATE, numChannels: 1, frameSizeMs: INPUT_FRAME_MS });
+    const speech = this.detector.stream();
     this.inputs.add(stream);
     void (async () => {
       try {
@@ -193,11 +198,13 @@ export class MediaOwner {
           const data = frame.data;
           // Transfer the frame's own buffer when it owns it whole; copy only a view into a larger one.
           const samples = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? (data as Int16Array<ArrayBuffer>) : data.slice();
-          this.post({ type: 'audio_in', samples }, [samples.buffer as ArrayBuffer]);
+          const probabilities = await speech.probabilities(samples);
+          this.post({ type: 'audio_in', samples, speech: probabilities }, [samples.buffer as ArrayBuffer, probabilities.buffer]);
         }
       } catch (err) {
         if (!this.closed) log.warn('candidate audio stream failed', errorFields(err));
       } finally {
+        speech.close();
         this.inputs.delete(stream);
       }
     })();

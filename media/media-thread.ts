@@ -2,17 +2,20 @@
 // LiveKit room (rtc-node's native layer is process-global, so exactly one thread may own it). The
 // main thread thereby keeps only the control plane (leases, BullMQ, events), and stays responsive
 // however much audio flows. Each session's media port is served by a MediaOwner here, in the
-// session's log context; the supervisor's side is media/media-host.ts.
+// session's log context, and every room's candidate audio goes through one shared Silero model
+// (media/speech-detector.ts). The supervisor's side is media/media-host.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorFields, logger, setLogLevel, withLogContext } from '../shared/logging.ts';
 import { type FromMediaThread, type MediaThreadData, type ToMediaThread, parseToMediaThread } from './media-messages.ts';
 import { MediaOwner, type ServedMedia } from './media-owner.ts';
+import { SpeechDetector } from './speech-detector.ts';
 
 const log = logger('media');
 const port = parentPort!;
 const { config } = workerData as MediaThreadData;
 setLogLevel(config.logLevel);
 
+const detector = await SpeechDetector.load();
 const served = new Map<number, ServedMedia>();
 const post = (message: FromMediaThread) => port.postMessage(message);
 
@@ -21,7 +24,7 @@ function handle(message: ToMediaThread): void {
     case 'serve': {
       const { key, spec } = message;
       withLogContext({ session_id: spec.session_id, room_id: spec.room_id }, () =>
-        served.set(key, MediaOwner.serve(message.port, { spec, config, onFailure: (err) => post({ type: 'failed', key, message: err.message }) })),
+        served.set(key, MediaOwner.serve(message.port, { spec, config, detector, onFailure: (err) => post({ type: 'failed', key, message: err.message }) })),
       );
       break;
     }

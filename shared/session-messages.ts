@@ -37,8 +37,10 @@ export type SessionAssignment = z.infer<typeof sessionAssignment>;
 /** What a session host is given before any session is assigned to it. */
 export interface SessionHostData {
   readonly config: RuntimeConfig;
-  /** file: URL of the bundled session entry module (supervisor/session-bundle.ts). */
+  /** file: URL of the bundled session entry module (supervisor/thread-bundle.ts). */
   readonly entry: string;
+  /** file: URL of the bundled media/process-media.ts: what a session process loads to hold its room. */
+  readonly processMediaEntry: string;
 }
 
 /** One finalized utterance, as the session hands it to the transcript outbox. */

@@ -29,19 +29,19 @@ export class SessionPool {
   private closed = false;
 
   private readonly config: RuntimeConfig;
-  private readonly entry: URL;
+  private readonly entries: { session: URL; processMedia: URL };
   private readonly metrics: RuntimeMetrics;
   private readonly media: Pick<MediaHost, 'serve'>;
 
   constructor(options: {
     config: RuntimeConfig;
-    /** The bundled session entry every worker runs. */
-    entry: URL;
+    /** The bundled session entry every worker runs, and what a session process loads to hold its room. */
+    entries: { session: URL; processMedia: URL };
     metrics: RuntimeMetrics;
     /** Holds session threads' rooms. */
     media: Pick<MediaHost, 'serve'>;
   }) {
-    ({ config: this.config, entry: this.entry, metrics: this.metrics, media: this.media } = options);
+    ({ config: this.config, entries: this.entries, metrics: this.metrics, media: this.media } = options);
     this.metrics.capacity.set(this.config.sessions.max);
   }
 
@@ -113,7 +113,8 @@ export class SessionPool {
   private spawn(): SessionWorker {
     const { config } = this;
     const limits = { heapMb: config.sessions.heapMb, youngGenerationMb: YOUNG_GENERATION_MB };
-    const host = createHost(config.sessions.isolation, { config, entry: this.entry.href }, limits);
+    const data = { config, entry: this.entries.session.href, processMediaEntry: this.entries.processMedia.href };
+    const host = createHost(config.sessions.isolation, data, limits);
     return new SessionWorker({ host, config, media: this.media });
   }
 

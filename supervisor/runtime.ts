@@ -23,6 +23,7 @@ const log = logger('runtime');
 
 export const DEFAULT_SESSION_ENTRY = new URL('../agent/session-main.ts', import.meta.url);
 const MEDIA_THREAD_ENTRY = new URL('../media/media-thread.ts', import.meta.url);
+const PROCESS_MEDIA_ENTRY = new URL('../media/process-media.ts', import.meta.url);
 const HEALTH_PING_TIMEOUT_MS = 1_000;
 
 export interface RuntimeOptions {
@@ -34,7 +35,7 @@ export interface RuntimeOptions {
 interface RuntimeParts {
   readonly connections: Redis[];
   readonly signals: Signals;
-  readonly bundle: Bundle<'session' | 'media'>;
+  readonly bundle: Bundle<'session' | 'media' | 'processMedia'>;
   readonly media: MediaHost;
   readonly pool: SessionPool;
   readonly transcripts: TranscriptDelivery;
@@ -72,10 +73,14 @@ export class Runtime {
     await signals.start();
     const claims = new RoomClaims({ redis, names, signals, events, runtimeId: config.runtimeId, leaseMs: Math.round(config.jobs.lockMs / 3) });
     const bundleStartedAt = Date.now();
-    const bundle = await bundleEntries({ session: options.sessionEntry ?? DEFAULT_SESSION_ENTRY, media: MEDIA_THREAD_ENTRY });
+    const bundle = await bundleEntries({
+      session: options.sessionEntry ?? DEFAULT_SESSION_ENTRY,
+      media: MEDIA_THREAD_ENTRY,
+      processMedia: PROCESS_MEDIA_ENTRY,
+    });
     log.info('thread code bundled', { ms: Date.now() - bundleStartedAt });
     const media = await MediaHost.start(config, bundle.urls.media);
-    const pool = new SessionPool({ config, entry: bundle.urls.session, metrics, media });
+    const pool = new SessionPool({ config, entries: { session: bundle.urls.session, processMedia: bundle.urls.processMedia }, metrics, media });
     await pool.start();
     const transcripts = new TranscriptDelivery({
       redis,
@@ -90,6 +95,7 @@ export class Runtime {
     const ops = new OpsServer(metrics, async () => ({
       redis: await within(redis.ping().then(() => true, () => false), HEALTH_PING_TIMEOUT_MS, false),
       pool: pool.healthy,
+      media: media.healthy,
       dispatch: dispatcher.running,
     }));
     const opsPort = await ops.listen(config.ops.port, config.ops.host);

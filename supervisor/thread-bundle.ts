@@ -9,8 +9,9 @@
 //
 // Packages whose native addons or data files must load from their installed place stay external
 // and are imported by absolute URL (the bundle lives in a temporary directory). Every bundled file
-// from node_modules keeps its own import.meta.url, __dirname and __filename, so packages that
-// locate files beside themselves (the Silero model, ffmpeg's helper) still find them.
+// keeps its own import.meta.url (and, from node_modules, __dirname and __filename), so code that
+// locates files beside itself or resolves packages from its place (the Silero model, ffmpeg's
+// helper) still finds them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,12 @@ const ownLocation: esbuild.Plugin = {
         .replace(/\b__dirname\b/g, JSON.stringify(dirname(args.path)))
         .replace(/\b__filename\b/g, JSON.stringify(args.path));
       return { contents, loader: 'js' };
+    });
+    // The project's own modules too: they may locate package files relative to themselves.
+    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (/[\\/]node_modules[\\/]/.test(args.path)) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
     });
   },
 };

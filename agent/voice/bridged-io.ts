@@ -1,40 +1,13 @@
-// The AgentSession's audio and text I/O inside a session thread, bridged to the media owner (which
-// holds the LiveKit room) through the media link (media-link.ts). No rtc-node native call is made
-// here: frames are built from Int16Arrays only.
-import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
-import { AudioFrame } from '@livekit/rtc-node';
+// The AgentSession's audio and caption output inside a session thread, bridged to the media owner
+// (which holds the LiveKit room) through the media link (media-link.ts, which also holds the
+// input). No rtc-node native call is made here.
+import type { AudioFrame } from '@livekit/rtc-node';
 import { voice } from '@livekit/agents';
-import { INPUT_SAMPLE_RATE, type SpeakerRole, type ToMediaOwner } from '../../media/media-messages.ts';
+import type { SpeakerRole, ToMediaOwner } from '../../media/media-messages.ts';
 import type { TranscriptionSink } from './agents-compat.ts';
 
 /** Sends one message to the media owner, transferring the buffers listed. */
 export type PostToMediaOwner = (message: ToMediaOwner, transfer?: ArrayBuffer[]) => void;
-
-/** Candidate audio from the media owner, already at the VAD/STT rate. */
-export class BridgedAudioInput extends voice.AudioInput {
-  private controller: ReadableStreamDefaultController<AudioFrame> | undefined;
-
-  constructor() {
-    super();
-    const stream = new ReadableStream<AudioFrame>({ start: (controller) => void (this.controller = controller) });
-    this.multiStream.addInputStream(stream);
-  }
-
-  push(samples: Int16Array): AudioFrame {
-    const frame = new AudioFrame(samples, INPUT_SAMPLE_RATE, 1, samples.length);
-    this.controller?.enqueue(frame);
-    return frame;
-  }
-
-  override async close(): Promise<void> {
-    try {
-      this.controller?.close();
-    } catch {
-      // already closed
-    }
-    await super.close();
-  }
-}
 
 /**
  * Interviewer audio to the media owner. Frames are forwarded as they come (faster than real

@@ -1,13 +1,17 @@
 // The pipeline's end of the media port: the only code that talks to the media owner. Every message
 // from it is checked on arrival (media/media-messages.ts); one outside the protocol is logged and
 // dropped. Candidate audio goes straight into the session's audio input (the hot path: one frame
-// object around the transferred samples, no copy), playback reports to the audio output, and the
-// room's and the candidate's events to the pipeline.
+// object around the transferred samples, no copy) with its speech probabilities noted for the VAD
+// (threshold-vad.ts), playback reports to the audio output, and the room's and the candidate's
+// events to the pipeline.
+import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 import type { MessagePort } from 'node:worker_threads';
-import { type FromMediaOwner, type ToMediaOwner, parseFromMediaOwner } from '../../media/media-messages.ts';
+import { voice } from '@livekit/agents';
+import { AudioFrame } from '@livekit/rtc-node';
+import { type FromMediaOwner, INPUT_SAMPLE_RATE, type ToMediaOwner, parseFromMediaOwner } from '../../media/media-messages.ts';
 import { errorFields, logger } from '../../shared/logging.ts';
-import { BridgedAudioInput, BridgedAudioOutput } from './bridged-io.ts';
-import type { VadLagMeter } from './vad-lag.ts';
+import { BridgedAudioOutput } from './bridged-io.ts';
+import type { SpeechByFrame } from './threshold-vad.ts';
 
 const log = logger('session');
 
@@ -21,9 +25,40 @@ export interface MediaEvents {
   roomLost(reason: string): void;
 }
 
+/**
+ * Candidate audio from the media owner, already at the VAD/STT rate. No rtc-node native call is
+ * made: frames are built from Int16Arrays only.
+ */
+export class BridgedAudioInput extends voice.AudioInput {
+  private controller: ReadableStreamDefaultController<AudioFrame> | undefined;
+
+  constructor() {
+    super();
+    const stream = new ReadableStream<AudioFrame>({ start: (controller) => void (this.controller = controller) });
+    this.multiStream.addInputStream(stream);
+  }
+
+  push(samples: Int16Array): AudioFrame {
+    const frame = new AudioFrame(samples, INPUT_SAMPLE_RATE, 1, samples.length);
+    this.controller?.enqueue(frame);
+    return frame;
+  }
+
+  override async close(): Promise<void> {
+    try {
+      this.controller?.close();
+    } catch {
+      // already closed
+    }
+    await super.close();
+  }
+}
+
 export class MediaLink {
   /** Candidate audio, for the session's input. */
   readonly input = new BridgedAudioInput();
+  /** Each candidate frame's speech probabilities, for the session's VAD. */
+  readonly speech: SpeechByFrame = new WeakMap();
   /** Interviewer audio to the room, for the session's output. */
   readonly output: BridgedAudioOutput;
   private listening = false;
@@ -31,7 +66,6 @@ export class MediaLink {
   constructor(
     private readonly port: MessagePort,
     outputSampleRate: number,
-    private readonly vadLag: VadLagMeter,
     private readonly events: MediaEvents,
   ) {
     this.output = new BridgedAudioOutput((message, transfer) => this.post(message, transfer), outputSampleRate);
@@ -60,7 +94,7 @@ export class MediaLink {
     }
     switch (message.type) {
       case 'audio_in':
-        if (this.listening) this.vadLag.arrived(this.input.push(message.samples));
+        if (this.listening) this.speech.set(this.input.push(message.samples), { probabilities: message.speech, arrivedAt: performance.now() });
         break;
       case 'playback_started':
         this.events.playbackStarted(message.at);

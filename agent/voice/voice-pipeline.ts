@@ -14,13 +14,13 @@
 // Around it: interview-policy.ts (numbers, texts), interviewer-context.ts (chat context edits),
 // media-link.ts (the media port), candidate-presence.ts, utterances.ts, agents-compat.ts
 // (every reach into framework internals).
-import { type VAD, type llm, type stt, voice } from '@livekit/agents';
+import { type llm, type stt, voice } from '@livekit/agents';
 import type { SpeakerRole } from '../../media/media-messages.ts';
 import { logger } from '../../shared/logging.ts';
 import type { EndReason, Mode } from '../../shared/protocol.ts';
 import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';
-import { onSttStreamOpened, setTranscriptionOutput, updateSileroOptions } from './agents-compat.ts';
+import { onSttStreamOpened, setTranscriptionOutput } from './agents-compat.ts';
 import { CaptionTextOutput } from './bridged-io.ts';
 import { CandidatePresence } from './candidate-presence.ts';
 import {
@@ -37,6 +37,7 @@ import { InterviewerContext, earlierConversation } from './interviewer-context.t
 import { MediaLink } from './media-link.ts';
 import { type InterviewerActivity, SilenceCheckIn } from './silence-check-in.ts';
 import { TurnTiming } from './turn-timing.ts';
+import { DEFAULT_ACTIVATION_THRESHOLD, ThresholdVAD } from './threshold-vad.ts';
 import { Utterances } from './utterances.ts';
 import { VadLagMeter } from './vad-lag.ts';
 
@@ -74,16 +75,17 @@ export class VoicePipeline implements InterviewPipeline {
   /** The STT stream the framework is reading, so VAD end-of-speech can finalize it. */
   private sttStream: stt.SpeechStream | undefined;
 
+  private readonly vad: ThresholdVAD;
+
   constructor(
     private readonly context: PipelineContext,
-    private readonly vad: VAD,
     private readonly providers: Providers,
   ) {
     this.mode = context.assignment.spec.mode;
     this.interviewer = new InterviewerContext(this.mode);
     this.utterances = new Utterances(context.utterance);
     this.vadLag = new VadLagMeter(context.vadLag);
-    this.link = new MediaLink(context.media, providers.tts.sampleRate, this.vadLag, {
+    this.link = new MediaLink(context.media, providers.tts.sampleRate, {
       playbackStarted: (at) => {
         this.turnTiming.replyStarted(at);
         this.checkIn.setPlaying(true);
@@ -95,7 +97,12 @@ export class VoicePipeline implements InterviewPipeline {
       },
       roomLost: (reason) => this.presence.roomLost(reason),
     });
-    this.vadLag.watch(vad);
+    // The media owner scores speech with the thread's shared Silero model; this VAD applies the mode's thresholds.
+    this.vad = new ThresholdVAD(
+      this.link.speech,
+      { ...VAD_PROFILE[this.mode], activationThreshold: DEFAULT_ACTIVATION_THRESHOLD },
+      (lagMs) => this.vadLag.record(lagMs),
+    );
     onSttStreamOpened(providers.stt, (stream) => (this.sttStream = stream));
   }
 
@@ -183,7 +190,7 @@ export class VoicePipeline implements InterviewPipeline {
   async setMode(mode: Mode, silenceTimeoutS: number): Promise<void> {
     this.mode = mode;
     this.session?.updateOptions({ turnHandling: { endpointing: endpointingFor(mode) } });
-    updateSileroOptions(this.vad, VAD_PROFILE[mode]);
+    this.vad.updateOptions(VAD_PROFILE[mode]);
     this.checkIn.setMode(mode === 'CODING', silenceTimeoutS);
     await this.interviewer.setMode(mode);
     log.info('mode applied', {

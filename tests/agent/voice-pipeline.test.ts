@@ -1,17 +1,15 @@
-// The session's voice pipeline in one process, no SFU and no Redis: the real VoicePipeline with a
-// real Silero VAD and the offline providers (flite, pocketsphinx, the scripted interviewer), and
-// this test as its media owner on the other end of a MessageChannel. It answers `open`, plays the
-// interviewer's audio back faster than real time with the reports a media owner sends, and speaks
-// as the candidate in 64 ms frames of flite speech.
+// The session's voice pipeline in one process, no SFU and no Redis: the real VoicePipeline with
+// the offline providers (flite, pocketsphinx, the scripted interviewer), and this test as its
+// media owner on the other end of a MessageChannel. It answers `open`, plays the interviewer's
+// audio back faster than real time with the reports a media owner sends, and speaks as the
+// candidate in 64 ms frames of flite speech, each with its speech probabilities from the real
+// shared Silero model (media/speech-detector.ts), as the media owner sends them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { VAD } from '@livekit/agents';
-import * as silero from '@livekit/agents-plugin-silero';
 import { installAgentsLogger } from '../../agent/agents-logging.ts';
 import { createProviders } from '../../agent/providers/index.ts';
-import { VAD_PROFILE } from '../../agent/voice/interview-policy.ts';
 import { VoicePipeline } from '../../agent/voice/voice-pipeline.ts';
 import {
   type FromMediaOwner,
@@ -20,6 +18,7 @@ import {
   type ToMediaOwner,
   parseToMediaOwner,
 } from '../../media/media-messages.ts';
+import { SpeechDetector, type SpeechStream } from '../../media/speech-detector.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { setLogLevel } from '../../shared/logging.ts';
 import { startSessionSchema } from '../../shared/protocol.ts';
@@ -54,7 +53,10 @@ class FakeMediaOwner {
   private readonly segmentS = new Map<number, number>();
   private playing: number | undefined;
 
-  constructor(private readonly port: MessagePort) {
+  constructor(
+    private readonly port: MessagePort,
+    private readonly speech: SpeechStream,
+  ) {
     port.on('message', (raw: unknown) => this.onPipelineMessage(parseToMediaOwner(raw)));
   }
 
@@ -120,14 +122,13 @@ class FakeMediaOwner {
       if (due > 0) await sleep(due);
       const frame = new Int16Array(FRAME_SAMPLES);
       frame.set(samples.subarray(offset, offset + FRAME_SAMPLES));
-      // Per-window speech probabilities, for a media owner that computes them: this pipeline's
-      // own Silero VAD reads the samples and never these.
-      const speech = new Float32Array(FRAME_SAMPLES / 512);
+      const speech = await this.speech.probabilities(frame);
       this.send({ type: 'audio_in', samples: frame, speech }, [frame.buffer, speech.buffer]);
     }
   }
 
   close(): void {
+    this.speech.close();
     this.port.close();
   }
 }
@@ -152,9 +153,9 @@ function utteranceAt(owner: FakeMediaOwner, index: number): Utterance {
 }
 
 /** A pipeline on one end of a channel, this test's media owner on the other. */
-function startSession(vad: VAD, sessionId: string) {
+function startSession(detector: SpeechDetector, sessionId: string) {
   const channel = new MessageChannel();
-  const owner = new FakeMediaOwner(channel.port2);
+  const owner = new FakeMediaOwner(channel.port2, detector.stream());
   const spec = startSessionSchema.parse({ session_id: sessionId, room_id: `room-${sessionId}` });
   const providers = createProviders(config, spec.interview ?? {});
   const vadLags: number[] = [];
@@ -172,7 +173,6 @@ function startSession(vad: VAD, sessionId: string) {
         reported(lags);
       },
     },
-    vad,
     providers,
   );
   const abort = new AbortController();
@@ -203,13 +203,13 @@ function startSession(vad: VAD, sessionId: string) {
 
 // The two sessions run side by side: the whole file stays well inside 20 s on two cores.
 describe('voice pipeline, in process, offline providers', { concurrency: true }, () => {
-  let vad: VAD;
+  let detector: SpeechDetector;
   let answer: Int16Array;
 
   before(async () => {
     installAgentsLogger('warn');
     setLogLevel('warn');
-    vad = await silero.VAD.load({ sampleRate: INPUT_SAMPLE_RATE, ...VAD_PROFILE.CONVERSATIONAL });
+    detector = await SpeechDetector.load();
     const speech = await fliteSpeech(ANSWER);
     assert.equal(speech.sampleRate, INPUT_SAMPLE_RATE);
     // A little silence before, a second after: the VAD hears speech start and end (500 ms of silence).
@@ -218,11 +218,11 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
   });
 
   after(async () => {
-    await vad.close();
+    await detector.close();
   });
 
   it('greets once the candidate is present, hears the answer and replies', async () => {
-    const session = startSession(vad, 'turn');
+    const session = startSession(detector, 'turn');
     const { owner } = session;
     try {
       await session.join();
@@ -270,7 +270,7 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
   });
 
   it('drops a malformed media message, logs it, and keeps going on the next valid one', async () => {
-    const session = startSession(vad, 'malformed');
+    const session = startSession(detector, 'malformed');
     const { owner } = session;
     const stdout = mock.method(process.stdout, 'write');
     try {
