@@ -195,9 +195,9 @@ export class MediaOwner {
     void (async () => {
       try {
         for await (const frame of stream) {
-          const data = frame.data;
-          // Transfer the frame's own buffer when it owns it whole; copy only a view into a larger one.
-          const samples = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? (data as Int16Array<ArrayBuffer>) : data.slice();
+          // A copy of our own to transfer (2 KB): the frame's buffer may be native memory, which
+          // Node 24 refuses to transfer (DataCloneError).
+          const samples = frame.data.slice();
           const probabilities = await speech.probabilities(samples);
           this.post({ type: 'audio_in', samples, speech: probabilities }, [samples.buffer as ArrayBuffer, probabilities.buffer]);
         }
