@@ -1,5 +1,6 @@
-// The interview pipeline of a session thread: a LiveKit Agents `AgentSession` (Silero VAD, STT,
-// LLM, TTS) on audio bridged to the media owner, with VAD turn detection set explicitly.
+// The interview pipeline of a session thread: a LiveKit Agents `AgentSession` (VAD, STT, LLM, TTS)
+// on audio bridged to the media owner, with VAD turn detection set explicitly. The VAD applies the
+// mode's thresholds to speech probabilities the media owner computed with its shared Silero model.
 //
 // End of turn: the VAD reports end of speech after a short silence; the STT stream is finalized
 // right then (Deepgram `Finalize`), so the final transcript is ready while the framework waits out
@@ -12,8 +13,8 @@
 // handed to the transcript outbox with the mode in force.
 //
 // Around it: interview-policy.ts (numbers, texts), interviewer-context.ts (chat context edits),
-// media-link.ts (the media port), candidate-presence.ts, utterances.ts, agents-compat.ts
-// (every reach into framework internals).
+// media-link.ts (the media port), threshold-vad.ts, candidate-presence.ts, utterances.ts,
+// agents-compat.ts (every reach into framework internals).
 import { type llm, type stt, voice } from '@livekit/agents';
 import type { SpeakerRole } from '../../media/media-messages.ts';
 import { logger } from '../../shared/logging.ts';
