@@ -10,7 +10,7 @@
 // messages are the same (shared/session-messages.ts), checked on arrival.
 import { MessageChannel, type MessagePort, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Isolation } from '../shared/config.ts';
-import { serializeError } from '../shared/errors.ts';
+import { checkedListener, serializeError } from '../shared/errors.ts';
 import { errorFields, logger, setLogLevel, setThreadLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import {
@@ -43,15 +43,7 @@ export function linkToSupervisor(): Promise<SupervisorLink> {
 
 /** Checks each message on arrival; one outside the protocol is logged and dropped. */
 function checked(listener: (message: ToSession) => void): (raw: unknown) => void {
-  return (raw) => {
-    let message: ToSession;
-    try {
-      message = parseToSession(raw);
-    } catch (err) {
-      return void log.error('message from the supervisor dropped', errorFields(err));
-    }
-    listener(message);
-  };
+  return checkedListener(parseToSession, listener, (err) => log.error('message from the supervisor dropped', errorFields(err)));
 }
 
 async function connect(): Promise<SupervisorLink> {

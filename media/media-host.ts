@@ -6,6 +6,7 @@
 // (and ends as `error`, RoomFailed), and a new media thread is started for the sessions to come.
 import { type MessagePort, Worker } from 'node:worker_threads';
 import type { RuntimeConfig } from '../shared/config.ts';
+import { checkedListener } from '../shared/errors.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { StartSession } from '../shared/protocol.ts';
 import { within } from '../shared/timeout.ts';
@@ -75,18 +76,12 @@ export class MediaHost {
       if (outcome === 'timeout') throw new Error(`media thread not ready within ${READY_TIMEOUT_MS} ms`);
     });
     this.ready.catch(() => {});
-    worker.on('message', (raw) => {
-      let message: FromMediaThread;
-      try {
-        message = parseFromMediaThread(raw);
-      } catch (err) {
-        return void log.error('message from the media thread dropped', errorFields(err));
-      }
-      if (message.type === 'ready') {
-        this.workerReady = true;
-        markReady();
-      } else this.onMessage(message);
-    });
+    const onMessage = (message: FromMediaThread) => {
+      if (message.type !== 'ready') return this.onMessage(message);
+      this.workerReady = true;
+      markReady();
+    };
+    worker.on('message', checkedListener(parseFromMediaThread, onMessage, (err) => log.error('message from the media thread dropped', errorFields(err))));
     worker.on('error', (err) => {
       this.lastError = err;
       log.error('media thread failed', errorFields(err));

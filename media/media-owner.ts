@@ -20,6 +20,7 @@ import {
 } from '@livekit/rtc-node';
 import { AccessToken } from 'livekit-server-sdk';
 import type { RuntimeConfig } from '../shared/config.ts';
+import { checkedListener } from '../shared/errors.ts';
 import { bindLogContext, errorFields, logger } from '../shared/logging.ts';
 import type { StartSession } from '../shared/protocol.ts';
 import {
@@ -69,15 +70,7 @@ export interface ServedMedia {
 
 /** Reads a media port's messages, checked on arrival; a message outside the protocol is logged and dropped. */
 function onPortMessage(port: MessagePort, handle: (message: ToMediaOwner) => void): (raw: unknown) => void {
-  const listener = (raw: unknown) => {
-    let message: ToMediaOwner;
-    try {
-      message = parseToMediaOwner(raw);
-    } catch (err) {
-      return void log.warn('media message dropped', errorFields(err));
-    }
-    handle(message);
-  };
+  const listener = checkedListener(parseToMediaOwner, handle, (err) => log.warn('media message dropped', errorFields(err)));
   port.on('message', listener);
   return listener;
 }

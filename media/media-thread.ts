@@ -5,6 +5,7 @@
 // session's log context, and every room's candidate audio goes through one shared Silero model
 // (media/speech-detector.ts). The supervisor's side is media/media-host.ts.
 import { parentPort, workerData } from 'node:worker_threads';
+import { checkedListener } from '../shared/errors.ts';
 import { errorFields, logger, setLogLevel, withLogContext } from '../shared/logging.ts';
 import { type FromMediaThread, type MediaThreadData, type ToMediaThread, parseToMediaThread } from './media-messages.ts';
 import { MediaOwner, type ServedMedia } from './media-owner.ts';
@@ -39,13 +40,5 @@ function handle(message: ToMediaThread): void {
   }
 }
 
-port.on('message', (raw) => {
-  let message: ToMediaThread;
-  try {
-    message = parseToMediaThread(raw);
-  } catch (err) {
-    return void log.error('message to the media thread dropped', errorFields(err));
-  }
-  handle(message);
-});
+port.on('message', checkedListener(parseToMediaThread, handle, (err) => log.error('message to the media thread dropped', errorFields(err))));
 post({ type: 'ready' });

@@ -42,6 +42,27 @@ export class ProtocolViolation extends Error {
 }
 
 /**
+ * A listener for one channel: each message is checked with `parse` on arrival and handed to
+ * `handle`; one outside the protocol goes to `dropped` (to be logged) and no further.
+ */
+export function checkedListener<T>(
+  parse: (raw: unknown) => T,
+  handle: (message: T) => void,
+  dropped: (violation: ProtocolViolation) => void,
+): (raw: unknown) => void {
+  return (raw) => {
+    let message: T;
+    try {
+      message = parse(raw);
+    } catch (err) {
+      if (!(err instanceof ProtocolViolation)) throw err;
+      return dropped(err);
+    }
+    handle(message);
+  };
+}
+
+/**
  * Checks a message that arrived on `channel` against its union; a violation names its problems
  * (the first few) without echoing the message.
  */

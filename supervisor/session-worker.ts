@@ -10,7 +10,7 @@ import { MessageChannel } from 'node:worker_threads';
 import type { MediaHost } from '../media/media-host.ts';
 import type { ServedMedia } from '../media/media-owner.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
-import { type SerializedError, sessionError } from '../shared/errors.ts';
+import { type SerializedError, checkedListener, sessionError } from '../shared/errors.ts';
 import { type LogContext, errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import {
@@ -59,6 +59,7 @@ export class SessionWorker {
   private pingTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private terminating = false;
+  private markReady!: () => void;
   private readyReject!: (err: Error) => void;
   private media: ServedMedia | undefined;
   /** The session's, once it has one: this worker was made outside any session's log scope. */
@@ -73,9 +74,8 @@ export class SessionWorker {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
 
-    let readyResolve!: () => void;
     this.ready = new Promise((resolve, reject) => {
-      readyResolve = resolve;
+      this.markReady = resolve;
       this.readyReject = reject;
     });
     const readyTimer = setTimeout(() => {
@@ -84,39 +84,39 @@ export class SessionWorker {
     }, READY_TIMEOUT_MS);
     void this.ready.finally(() => clearTimeout(readyTimer)).catch(() => {});
 
-    this.host.onMessage((raw) => {
-      let message: FromSession;
-      try {
-        message = parseFromSession(raw);
-      } catch (err) {
-        return void withLogContext(this.logContext, () => log.error('message from the session dropped', errorFields(err)));
-      }
-      if (isSessionReport(message)) return this.onReport(message);
-      switch (message.type) {
-        case 'ready':
-          readyResolve();
-          break;
-        case 'started':
-          this.startedResolve?.();
-          break;
-        case 'pong':
-          this.lastPongAt = Date.now();
-          break;
-        case 'log':
-          process.stdout.write(`${message.line}\n`);
-          break;
-        case 'ended': {
-          const error = message.error ?? this.requested?.error;
-          this.finish({ reason: message.reason, ...(error ? { error } : {}) });
-          // Never reused: a finished session's thread or process goes away with everything it held.
-          void this.host.terminate();
-          break;
-        }
-        case 'init_wanted':
-          break; // answered by the process host itself
-      }
-    });
+    this.host.onMessage(
+      checkedListener(parseFromSession, (message) => this.onMessage(message), (err) =>
+        withLogContext(this.logContext, () => log.error('message from the session dropped', errorFields(err))),
+      ),
+    );
     this.host.onExit((exit) => withLogContext(this.logContext, () => this.onExit(exit)));
+  }
+
+  private onMessage(message: FromSession): void {
+    if (isSessionReport(message)) return this.onReport(message);
+    switch (message.type) {
+      case 'ready':
+        this.markReady();
+        break;
+      case 'started':
+        this.startedResolve?.();
+        break;
+      case 'pong':
+        this.lastPongAt = Date.now();
+        break;
+      case 'log':
+        process.stdout.write(`${message.line}\n`);
+        break;
+      case 'ended': {
+        const error = message.error ?? this.requested?.error;
+        this.finish({ reason: message.reason, ...(error ? { error } : {}) });
+        // Never reused: a finished session's thread or process goes away with everything it held.
+        void this.host.terminate();
+        break;
+      }
+      case 'init_wanted':
+        break; // answered by the process host itself
+    }
   }
 
   private onExit(exit: HostExit): void {

@@ -9,6 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { voice } from '@livekit/agents';
 import { AudioFrame } from '@livekit/rtc-node';
 import { type FromMediaOwner, INPUT_SAMPLE_RATE, type ToMediaOwner, parseFromMediaOwner } from '../../media/media-messages.ts';
+import { checkedListener } from '../../shared/errors.ts';
 import { errorFields, logger } from '../../shared/logging.ts';
 import { BridgedAudioOutput } from './bridged-io.ts';
 import type { SpeechByFrame } from './threshold-vad.ts';
@@ -69,7 +70,10 @@ export class MediaLink {
     private readonly events: MediaEvents,
   ) {
     this.output = new BridgedAudioOutput((message, transfer) => this.post(message, transfer), outputSampleRate);
-    port.on('message', (raw: unknown) => this.onMessage(raw));
+    port.on(
+      'message',
+      checkedListener(parseFromMediaOwner, (message) => this.onMessage(message), (err) => log.warn('media message dropped', errorFields(err))),
+    );
   }
 
   post(message: ToMediaOwner, transfer: ArrayBuffer[] = []): void {
@@ -85,13 +89,7 @@ export class MediaLink {
     this.listening = true;
   }
 
-  private onMessage(raw: unknown): void {
-    let message: FromMediaOwner;
-    try {
-      message = parseFromMediaOwner(raw);
-    } catch (err) {
-      return void log.warn('media message dropped', errorFields(err));
-    }
+  private onMessage(message: FromMediaOwner): void {
     switch (message.type) {
       case 'audio_in':
         if (this.listening) this.speech.set(this.input.push(message.samples), { probabilities: message.speech, arrivedAt: performance.now() });
