@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { descendants } from './process-tree.ts';
+import { descendants } from '../testbed/cpu-affinity.ts';
 import { printReport } from './report.ts';
 import { CRITERIA, type CapacityRun, type CapacitySearch, type LoadtestResult, capacityChart, judge } from './capacity-chart.ts';
 

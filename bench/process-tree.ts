@@ -1,18 +1,9 @@
 // Memory and CPU of a process and all its descendants (a runtime with SESSION_ISOLATION=process
 // keeps its sessions in child processes), read from /proc.
 import { readFileSync } from 'node:fs';
+import { descendants } from '../testbed/cpu-affinity.ts';
 
 const CLOCK_TICKS_PER_S = 100;
-
-export function descendants(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [child, ...descendants(child)]);
-}
 
 function stat(pid: number): { rssMb: number; cpuS: number } {
   try {
