@@ -65,6 +65,7 @@ export class MediaHost {
     });
     this.worker = worker;
     this.workerReady = false;
+    this.lastError = undefined; // a restarted thread's start-up failure names its own error
     let markReady!: () => void;
     let failStart!: (err: Error) => void;
     const started = new Promise<void>((resolve, reject) => {
