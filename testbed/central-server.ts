@@ -14,6 +14,8 @@ export interface ReceivedRequest {
   readonly status: number;
   /** The key was accepted before: a retry of something already stored. */
   readonly duplicate: boolean;
+  /** The key was accepted before with a different body: a reused key, which a deduplicating server drops. */
+  readonly conflict: boolean;
   readonly at: number;
 }
 
@@ -34,7 +36,8 @@ export class CentralServer {
   readonly requests: ReceivedRequest[] = [];
   /** Accepted requests (2xx, first time for their key), in arrival order. */
   readonly accepted: ReceivedRequest[] = [];
-  private readonly keys = new Set<string>();
+  /** Accepted bodies by Idempotency-Key, to tell a retry from a reused key. */
+  private readonly keys = new Map<string, string>();
   private readonly changed = new EventEmitter();
   private failure: Failure;
   /** Answer for a given body instead of 200 (e.g. a 400 for one entry). */
@@ -68,6 +71,11 @@ export class CentralServer {
     return this.accepted
       .filter((r) => r.sessionId === sessionId && r.endpoint === 'transcripts')
       .map((r) => r.body as unknown as TranscriptRecord);
+  }
+
+  /** Requests that reused an accepted key for a different body (a deduplicating server drops them). */
+  conflicts(): ReceivedRequest[] {
+    return this.requests.filter((r) => r.conflict);
   }
 
   markIncomplete(sessionId: string): { session_id: string; reason: string }[] {
@@ -109,7 +117,9 @@ export class CentralServer {
       // recorded as an empty body; the assertions on fields then fail
     }
     const key = String(req.headers['idempotency-key'] ?? '');
+    const rawBody = Buffer.concat(chunks).toString('utf8');
     const duplicate = this.keys.has(key);
+    const conflict = duplicate && this.keys.get(key) !== rawBody;
     const failure = this.failure;
     let status = 200;
     if (failure === 'drop-connection') status = 0;
@@ -124,11 +134,12 @@ export class CentralServer {
       body,
       status,
       duplicate,
+      conflict,
       at: Date.now(),
     };
     this.requests.push(record);
     if (status >= 200 && status < 300 && !duplicate) {
-      this.keys.add(key);
+      this.keys.set(key, rawBody);
       this.accepted.push(record);
     }
     if (status === 0) req.socket.destroy();
