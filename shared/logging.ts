@@ -11,12 +11,20 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { isMainThread, parentPort } from 'node:worker_threads';
 import winston from 'winston';
 import Transport from 'winston-transport';
+import { ECHO_BOUNDS, truncate } from './bounded.ts';
 import { type SerializedError, serializeError } from './errors.ts';
 
 export interface LogContext {
   session_id?: string;
   room_id?: string;
 }
+
+/**
+ * Bounds of one log line, the last line of defence against input echoed whole (a 1 MB id or
+ * command name): string fields are cut, lists shortened, nesting flattened, and a line still over
+ * `lineChars` keeps only its identity and message and says how long it would have been.
+ */
+export const LOG_LIMITS = { fieldChars: 4_096, arrayItems: 50, depth: 8, lineChars: 16_384, cutMessageChars: 1_024 } as const;
 
 const scope = new AsyncLocalStorage<LogContext>();
 let threadContext: LogContext = {};
@@ -55,11 +63,39 @@ const contextFormat = winston.format((info) => {
   return info;
 });
 
-// Field order is fixed so lines read the same everywhere.
+/** `value` with its strings cut, lists shortened and nesting flattened (plain data only; the line cap covers the rest). */
+function capped(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return truncate(value, LOG_LIMITS.fieldChars);
+  if (depth >= LOG_LIMITS.depth && typeof value === 'object' && value !== null) return '[nested too deep]';
+  if (Array.isArray(value)) {
+    const items = value.slice(0, LOG_LIMITS.arrayItems).map((item) => capped(item, depth + 1));
+    if (value.length > LOG_LIMITS.arrayItems) items.push(`…[${value.length} items]`);
+    return items;
+  }
+  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  if (proto === Object.prototype || proto === null) {
+    return Object.fromEntries(Object.entries(value as object).map(([key, field]) => [key, capped(field, depth + 1)]));
+  }
+  return value;
+}
+
+// Field order is fixed so lines read the same everywhere. JSON escapes control characters, so
+// fields are only cut here, not escaped.
 const lineFormat = winston.format.printf((info) => {
   const { timestamp, level, component, session_id, room_id, message, ...rest } = info;
   const extra = Object.fromEntries(Object.entries(rest).filter(([key]) => typeof key === 'string'));
-  return JSON.stringify({ timestamp, level, component, session_id, room_id, message, ...extra });
+  const line = JSON.stringify(capped({ timestamp, level, component, session_id, room_id, message, ...extra }));
+  if (line.length <= LOG_LIMITS.lineChars) return line;
+  const cut = (value: unknown, maxChars: number) => (typeof value === 'string' ? truncate(value, maxChars) : value);
+  return JSON.stringify({
+    timestamp,
+    level,
+    component,
+    session_id: cut(session_id, ECHO_BOUNDS.id),
+    room_id: cut(room_id, ECHO_BOUNDS.id),
+    message: cut(message, LOG_LIMITS.cutMessageChars),
+    log_line_chars: line.length,
+  });
 });
 
 /** The message a session thread posts for one log line (shared/session-messages.ts). */

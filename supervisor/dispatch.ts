@@ -13,6 +13,7 @@
 // process with room.
 import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { ECHO_BOUNDS, bounded, boundedList } from '../shared/bounded.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
@@ -20,7 +21,7 @@ import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SessionReport } from '../shared/session-messages.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
 import { LocalSession } from './local-session.ts';
-import type { RuntimeMetrics } from './metrics.ts';
+import type { JobOutcome, RuntimeMetrics } from './metrics.ts';
 import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
 import type { Signals } from './signals.ts';
@@ -35,7 +36,7 @@ const STOP_MARKER_TTL_S = 24 * 3600;
 const STOP_SCAN_LIMIT = 1_000;
 
 export interface DispatchResult {
-  outcome: string;
+  outcome: JobOutcome;
   reason?: EndReason;
   removed_queued?: number;
   /** Transcript deliveries still in the outbox when the session's drain ended (left to the sweepers). */
@@ -96,16 +97,19 @@ export class Dispatcher {
 
   private process(job: Job, token: string | undefined): Promise<DispatchResult> {
     const data = (job.data ?? {}) as Partial<StartSession>;
+    // Unchecked yet: echoed bounded (a valid id is never cut).
     const context = {
-      session_id: typeof data.session_id === 'string' ? data.session_id : undefined,
-      room_id: typeof data.room_id === 'string' ? data.room_id : undefined,
+      session_id: typeof data.session_id === 'string' ? bounded(data.session_id, ECHO_BOUNDS.id) : undefined,
+      room_id: typeof data.room_id === 'string' ? bounded(data.room_id, ECHO_BOUNDS.id) : undefined,
     };
     return withLogContext(context, async () => {
       const validated = validateJob(job.name, job.data);
       if (!validated.ok) {
-        this.deps.metrics.jobs.inc({ name: job.name.slice(0, 32), outcome: 'invalid' });
-        log.warn('malformed job rejected', { job_id: job.id, job_name: job.name.slice(0, 64), problems: validated.problems });
-        throw new UnrecoverableError(`invalid ${job.name.slice(0, 64)} job: ${validated.problems.join('; ')}`);
+        this.deps.metrics.jobs.inc({ name: job.name, outcome: 'invalid' });
+        const jobName = bounded(job.name, ECHO_BOUNDS.name);
+        const problems = boundedList(validated.problems, { maxItems: ECHO_BOUNDS.problems, maxChars: ECHO_BOUNDS.problem });
+        log.warn('malformed job rejected', { job_id: bounded(String(job.id), ECHO_BOUNDS.id), job_name: jobName, problems });
+        throw new UnrecoverableError(`invalid ${jobName} job: ${problems.join('; ')}`);
       }
       try {
         const result =
@@ -212,7 +216,13 @@ export class Dispatcher {
         void publish(events.publish('MODE_CHANGED', ref, { from: report.from, to: report.to, silence_timeout: report.silenceTimeoutS }));
         break;
       case 'command_rejected':
-        void publish(events.publish('COMMAND_REJECTED', ref, { entry_id: report.entryId, command: report.command, problems: report.problems }));
+        void publish(
+          events.publish('COMMAND_REJECTED', ref, {
+            entry_id: report.entryId,
+            command: report.command === null ? null : bounded(report.command, ECHO_BOUNDS.name),
+            problems: boundedList(report.problems, { maxItems: ECHO_BOUNDS.problems, maxChars: ECHO_BOUNDS.problem }),
+          }),
+        );
         break;
       case 'command_applied':
         metrics.commandApplySeconds.observe({ command: report.command }, Math.max(0, report.latencyMs) / 1000);

@@ -10,6 +10,8 @@ import type { EventReader, RuntimeProcess } from '../../testbed/runtime-process.
 import { type ControlPlane, startControlPlane } from '../fixtures/control-plane.ts';
 
 const ONE_MB = 'x'.repeat(1024 * 1024);
+/** Input echoed back is cut to its first characters and says how long it was. */
+const ONE_MB_NAME = 'k'.repeat(1024 * 1024);
 
 const MALFORMED_JOBS: { title: string; name: string; data: unknown; reasons: RegExp[] }[] = [
   { title: 'empty data', name: 'START_SESSION', data: {}, reasons: [/session_id: is required|session_id: Invalid input/, /room_id/] },
@@ -22,6 +24,8 @@ const MALFORMED_JOBS: { title: string; name: string; data: unknown; reasons: Reg
   { title: 'STOP without ids', name: 'STOP_SESSION', data: { reason: 5 }, reasons: [/session_id/, /room_id/, /reason/] },
   { title: 'unknown job name', name: 'REBOOT_EVERYTHING', data: { session_id: 's', room_id: 'r' }, reasons: [/unknown job "REBOOT_EVERYTHING"/] },
   { title: 'not an object', name: 'START_SESSION', data: 'hello', reasons: [/\(data\): .*expected object/] },
+  { title: 'a 1 MB job name', name: ONE_MB_NAME, data: {}, reasons: [/^invalid k{64}…\[1048576 chars\] job: job name: unknown job/] },
+  { title: 'a 1 MB field name', name: 'START_SESSION', data: { session_id: 's', room_id: 'r', [ONE_MB_NAME]: 1 }, reasons: [/unknown field\(s\) k+…\[1048601 chars\]$/] },
 ];
 
 const MALFORMED_COMMANDS: { title: string; fields: string[]; problem: RegExp }[] = [
