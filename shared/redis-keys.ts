@@ -45,8 +45,9 @@ export interface RedisNames {
   readonly signals: string;
   /**
    * String `runtime:transcripts:seq:{session_id}`: the last transcript `sequence` given out for the
-   * session (INCR, in the same script that queues the entry). Keyed by session id, not job, so it
-   * keeps increasing across restarts. Expires 30 days after its last use.
+   * session (0 once anything was queued for it; raised in the same script that queues the entry,
+   * never below the queueing process's own mark). Keyed by session id, not job, so it keeps
+   * increasing across restarts. Expires 30 days after its last use.
    */
   transcriptSequence(sessionId: string): string;
   /**

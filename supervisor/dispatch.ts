@@ -231,8 +231,11 @@ export class Dispatcher {
         for (const lag of report.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
         break;
       case 'utterance':
-        // Durable in Redis in the order the session finalized them (one connection, in order).
-        this.deps.transcripts.queue(ref.sessionId, ref.roomId, report.utterance).catch((err) => log.error('transcript not queued', errorFields(err)));
+        // Durable in Redis in the order the session finalized them, each retried until Redis takes
+        // it: this fails only when the runtime shuts down while Redis still refuses.
+        this.deps.transcripts
+          .queue(ref.sessionId, ref.roomId, report.utterance)
+          .catch((err) => log.error('transcript not queued: shut down while Redis refused it', errorFields(err)));
         break;
     }
   }

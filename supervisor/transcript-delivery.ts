@@ -6,7 +6,8 @@
 // 2xx removes the entry; 5xx, 408, 429, a timeout or a network failure is retried with backoff
 // (so an outage of minutes loses nothing and keeps the order); any other 4xx is logged and dropped.
 // At session end the deliverer drains for up to `drainMs`; what is left stays in Redis, and every
-// process's sweeper picks up outboxes nobody delivers (a finished session, a dead process).
+// process's sweeper picks up outboxes nobody delivers (a finished session, a dead process), and the
+// outboxes of entries this process queued that Redis lost (transcript-outbox.ts queues them again).
 import type { Redis } from 'ioredis';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
@@ -51,6 +52,8 @@ type Outcome = 'delivered' | 'dropped';
 export class TranscriptDelivery {
   private readonly outbox: TranscriptOutbox;
   private readonly deliverers = new Map<string, OutboxDeliverer>();
+  /** Sessions running here: their deliverer waits for more rather than finishing on an empty outbox. */
+  private readonly live = new Set<string>();
   private readonly overBound = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
@@ -78,6 +81,7 @@ export class TranscriptDelivery {
   async sessionStarting(sessionId: string, roomId: string, resumed: boolean): Promise<MarkIncompleteReason> {
     const reason: MarkIncompleteReason = resumed ? 'resumed' : (await this.outbox.hasHistory(sessionId)) ? 'restarted' : 'started';
     const body: MarkIncompleteBody = { session_id: sessionId, reason };
+    this.live.add(sessionId);
     await this.outbox.append(sessionId, roomId, 'mark_incomplete', body);
     log.info('mark-incomplete queued', { reason });
     this.metrics.transcriptsQueued.inc({ kind: 'mark_incomplete' });
@@ -85,7 +89,10 @@ export class TranscriptDelivery {
     return reason;
   }
 
-  /** Queues one finalized utterance; resolves once it is durable in Redis, with its sequence. */
+  /**
+   * Queues one finalized utterance after the session's earlier ones; resolves once it is durable in
+   * Redis, with its sequence. Waits for Redis as long as it refuses: rejects only when closing.
+   */
   async queue(sessionId: string, roomId: string, utterance: Utterance): Promise<number> {
     const body: Omit<TranscriptBody, 'sequence'> = {
       session_id: sessionId,
@@ -101,7 +108,7 @@ export class TranscriptDelivery {
     this.metrics.transcriptsQueued.inc({ kind: 'transcript' });
     log.info('transcript queued', { sequence, role: utterance.role, characters: utterance.text.length, outbox: length });
     this.checkBound(sessionId, length);
-    this.deliverer(sessionId, true).kick();
+    this.deliverer(sessionId, this.live.has(sessionId)).kick();
     return sequence!;
   }
 
@@ -115,6 +122,7 @@ export class TranscriptDelivery {
    * sweepers. Resolves with the number of entries still waiting.
    */
   async sessionEnded(sessionId: string): Promise<number> {
+    this.live.delete(sessionId);
     const drained = (await this.deliverers.get(sessionId)?.drain(this.options.drainMs)) ?? true;
     this.overBound.delete(sessionId);
     const left = await this.outbox.length(sessionId);
@@ -131,6 +139,7 @@ export class TranscriptDelivery {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweepTimer);
+    this.outbox.close();
     await Promise.all([...this.deliverers.values()].map((deliverer) => deliverer.stop()));
   }
 
@@ -168,12 +177,16 @@ export class TranscriptDelivery {
     }
   }
 
-  /** Starts a deliverer for every registered outbox this process does not deliver already. */
+  /**
+   * Starts a deliverer for every registered outbox this process does not deliver already, and for
+   * every session with entries this process queued and nobody acknowledged (Redis may have lost them).
+   */
   private async sweep(): Promise<void> {
     if (this.sweeping || this.closed) return;
     this.sweeping = true;
     try {
-      for (const sessionId of await this.outbox.registered(SWEEP_BATCH)) {
+      const sessionIds = new Set([...this.outbox.sessionsWithCopies(), ...(await this.outbox.registered(SWEEP_BATCH))]);
+      for (const sessionId of sessionIds) {
         if (this.closed) break;
         if (!this.deliverers.has(sessionId)) this.deliverer(sessionId, false);
       }
@@ -243,6 +256,7 @@ class OutboxDeliverer {
           this.kicked = false;
           const entries = await this.outbox.peek(this.sessionId, PEEK_BATCH);
           if (entries.length === 0) {
+            if (await this.outbox.reconcile(this.sessionId)) continue; // Redis had lost some: queued again
             if (!this.live) {
               await this.outbox.forgetIfEmpty(this.sessionId);
               return;
@@ -286,7 +300,7 @@ class OutboxDeliverer {
       attempts++;
       const result = await this.post(entry);
       if (result.outcome) {
-        await this.outbox.remove(this.sessionId, entry.id);
+        await this.outbox.remove(this.sessionId, entry);
         this.onDelivered(entry, result.outcome, attempts);
         if (result.outcome === 'dropped') {
           log.warn('central server refused a transcript delivery; dropped', {
@@ -318,9 +332,7 @@ class OutboxDeliverer {
   private async post(entry: OutboxEntry): Promise<{ outcome?: Outcome; status?: number; detail?: string; retryAfterMs?: number }> {
     const path = entry.kind === 'mark_incomplete' ? 'mark-incomplete' : 'transcripts';
     const url = `${this.options.centralServerUrl}/sessions/${encodeURIComponent(this.sessionId)}/${path}`;
-    const idempotencyKey =
-      entry.kind === 'mark_incomplete' ? `${this.sessionId}:mark-incomplete:${entry.id}` : `${this.sessionId}:${entry.sequence}`;
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey };
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': entry.key };
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
     try {
       const response = await fetch(url, {

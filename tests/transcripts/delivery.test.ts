@@ -230,4 +230,115 @@ describe('transcript delivery', () => {
     central.fail(undefined);
     await central.until(() => central.transcripts(sessionId).length === 12, 15_000, 'all twelve');
   });
+
+  describe('when Redis lost its data (restarted empty, FLUSHALL, a lagging replica promoted)', () => {
+    const texts = (sessionId: string) => central.transcripts(sessionId).map((t) => [t.sequence, t.text]);
+    const duplicates = (sessionId: string) => central.requests.filter((r) => r.sessionId === sessionId && r.duplicate);
+
+    it('continues the sequence above what this process gave out, reusing no key', async () => {
+      const { d } = delivery();
+      const sessionId = randomUUID();
+      await d.sessionStarting(sessionId, 'room-i', false);
+      await d.queue(sessionId, 'room-i', utterance('before 1'));
+      await d.queue(sessionId, 'room-i', utterance('before 2'));
+      await central.until(() => central.transcripts(sessionId).length === 2, 10_000, 'two transcripts');
+      await redis.flushall();
+
+      assert.equal(await d.queue(sessionId, 'room-i', utterance('after 1')), 3);
+      await d.queue(sessionId, 'room-i', utterance('after 2'));
+      await central.until(() => central.transcripts(sessionId).length === 4, 10_000, 'four transcripts');
+      assert.deepEqual(central.conflicts(), [], 'no key reused for a different body');
+      assert.deepEqual(texts(sessionId), [[1, 'before 1'], [2, 'before 2'], [3, 'after 1'], [4, 'after 2']]);
+      assert.equal(await d.sessionEnded(sessionId), 0);
+
+      // A new run of the session in this process still knows it had transcripts.
+      assert.equal(await d.sessionStarting(sessionId, 'room-i', false), 'restarted');
+      assert.equal(await d.queue(sessionId, 'room-i', utterance('second run')), 5);
+      await central.until(() => central.transcripts(sessionId).length === 5, 10_000, 'the second run');
+      // A lagging replica promoted: the counter is there, but behind.
+      await redis.set(redisNames().transcriptSequence(sessionId), '2');
+      assert.equal(await d.queue(sessionId, 'room-i', utterance('after the failover')), 6);
+      await central.until(() => central.transcripts(sessionId).length === 6, 10_000, 'the transcript after the failover');
+      assert.deepEqual(central.conflicts(), []);
+    });
+
+    it('delivers, once each, the entries that were waiting in the lost outbox', async () => {
+      const { d } = delivery();
+      const sessionId = randomUUID();
+      await d.sessionStarting(sessionId, 'room-j', false);
+      await central.until(() => central.markIncomplete(sessionId).length === 1, 10_000, 'mark-incomplete');
+      central.fail({ status: 503 });
+      for (let i = 1; i <= 4; i++) await d.queue(sessionId, 'room-j', utterance(`waiting ${i}`));
+      await central.until(() => central.requests.filter((r) => r.status === 503).length >= 2, 10_000, 'two 503s');
+      await redis.flushall();
+      central.fail(undefined);
+
+      await central.until(() => central.transcripts(sessionId).length === 4, 15_000, 'the four waiting transcripts');
+      assert.deepEqual(texts(sessionId), [1, 2, 3, 4].map((n) => [n, `waiting ${n}`]));
+      assert.equal(await d.sessionEnded(sessionId), 0);
+      assert.deepEqual(duplicates(sessionId), [], 'nothing delivered twice');
+      assert.deepEqual(central.conflicts(), []);
+    });
+
+    it('puts the lost entries back ahead of what is said after the loss, with their own keys and bodies', async () => {
+      const { d } = delivery();
+      const sessionId = randomUUID();
+      central.fail({ status: 503 });
+      await d.sessionStarting(sessionId, 'room-k', false);
+      for (let i = 1; i <= 3; i++) await d.queue(sessionId, 'room-k', utterance(`waiting ${i}`));
+      await central.until(() => central.requests.filter((r) => r.status === 503).length >= 2, 10_000, 'two 503s');
+      await redis.flushall();
+      assert.equal(await d.queue(sessionId, 'room-k', utterance('after the loss')), 4);
+      central.fail(undefined);
+
+      await central.until(() => central.transcripts(sessionId).length === 4, 15_000, 'four transcripts');
+      assert.deepEqual(texts(sessionId), [[1, 'waiting 1'], [2, 'waiting 2'], [3, 'waiting 3'], [4, 'after the loss']]);
+      const posts = central.accepted.filter((r) => r.sessionId === sessionId);
+      assert.equal(posts[0]!.endpoint, 'mark-incomplete', 'the lost mark-incomplete still comes first');
+      assert.equal(central.markIncomplete(sessionId).length, 1);
+      assert.equal(await d.sessionEnded(sessionId), 0);
+      assert.deepEqual(duplicates(sessionId), []);
+      assert.deepEqual(central.conflicts(), []);
+    });
+
+    it('still delivers what an ended session left behind, from the process that queued it', async () => {
+      const { d } = delivery({ drainMs: 300, sweepIntervalMs: 2_000 });
+      const sessionId = randomUUID();
+      central.fail({ status: 500 });
+      await d.sessionStarting(sessionId, 'room-l', false);
+      for (let i = 1; i <= 3; i++) await d.queue(sessionId, 'room-l', utterance(`left ${i}`));
+      assert.equal(await d.sessionEnded(sessionId), 4, 'mark-incomplete and three transcripts left');
+      await redis.flushall();
+      central.fail(undefined);
+
+      await central.until(() => central.transcripts(sessionId).length === 3, 15_000, 'the left-over transcripts');
+      assert.deepEqual(texts(sessionId), [1, 2, 3].map((n) => [n, `left ${n}`]));
+      assert.equal(central.markIncomplete(sessionId).length, 1);
+      assert.deepEqual(central.conflicts(), []);
+    });
+  });
+
+  it('waits for Redis to take writes again rather than dropping an utterance, and keeps the order', async () => {
+    const { d } = delivery();
+    const sessionId = randomUUID();
+    await d.sessionStarting(sessionId, 'room-m', false);
+    await d.queue(sessionId, 'room-m', utterance('before'));
+    // A primary that refuses writes (as one that lost its replicas, or is out of memory under noeviction).
+    await redis.config('SET', 'min-replicas-to-write', '1');
+    let refused = true;
+    try {
+      const queued = Promise.all(['refused 1', 'refused 2', 'refused 3'].map((text) => d.queue(sessionId, 'room-m', utterance(text))));
+      queued.catch(() => {}); // asserted below
+      // Proof that Redis really refuses: a write of the test's own fails meanwhile.
+      await assert.rejects(redis.set(`probe:${sessionId}`, '1'), /NOREPLICAS/);
+      await redis.config('SET', 'min-replicas-to-write', '0');
+      refused = false;
+      assert.deepEqual(await queued, [2, 3, 4]);
+    } finally {
+      if (refused) await redis.config('SET', 'min-replicas-to-write', '0');
+    }
+    await central.until(() => central.transcripts(sessionId).length === 4, 15_000, 'four transcripts');
+    assert.deepEqual(central.transcripts(sessionId).map((t) => t.text), ['before', 'refused 1', 'refused 2', 'refused 3']);
+    assert.equal(await d.sessionEnded(sessionId), 0);
+  });
 });
