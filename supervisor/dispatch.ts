@@ -26,6 +26,7 @@ import type { SessionPool } from './pool.ts';
 import type { RoomClaims } from './room-claims.ts';
 import type { Signals } from './signals.ts';
 import type { TranscriptDelivery } from './transcript-delivery.ts';
+import { VanishedJobs } from './vanished-jobs.ts';
 
 const log = logger('dispatch');
 
@@ -47,6 +48,7 @@ export class Dispatcher {
   private worker: Worker | undefined;
   private readonly local = new Map<string, LocalSession>();
   private closing = false;
+  private readonly vanishedJobs: VanishedJobs;
 
   constructor(
     private readonly deps: {
@@ -63,6 +65,7 @@ export class Dispatcher {
       transcripts: TranscriptDelivery;
     },
   ) {
+    this.vanishedJobs = new VanishedJobs({ redis: deps.redis, queue: deps.queue, running: () => this.local });
     deps.signals.on((signal) => {
       if (signal.kind !== 'end') return;
       for (const session of this.local.values()) {
@@ -85,7 +88,10 @@ export class Dispatcher {
       stalledInterval: config.jobs.lockMs,
       maxStalledCount: 1,
     });
-    this.worker.on('error', (err) => log.error('dispatch worker error', errorFields(err)));
+    this.worker.on('error', (err) => {
+      if (!this.vanishedJobs.explains(err)) log.error('dispatch worker error', errorFields(err));
+    });
+    this.worker.on('lockRenewalFailed', (jobIds) => this.vanishedJobs.lockRenewalFailed(jobIds));
     this.worker.on('failed', (job, err) => {
       if (job && /stalled more than allowable limit/.test(err.message)) void this.onStalledOut(job, err);
     });
@@ -172,7 +178,7 @@ export class Dispatcher {
 
       const end = await session.ended;
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
-      if (!session.replacedElsewhere) await events.ended(ref, end.reason, end.error ? { error: end.error } : {});
+      if (!session.resumedElsewhere) await events.ended(ref, end.reason, end.error ? { error: end.error } : {}, { startedHere: true });
       // The claim and the slot are free while the last transcripts drain (bounded; the rest stays in the outbox).
       await session.close();
       const pending = await transcripts.sessionEnded(ref.sessionId);

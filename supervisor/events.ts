@@ -4,6 +4,10 @@
 // checks that mark, sets an `ended` marker and appends the entry atomically, so however many
 // processes try (the owner, a replacing process, a process that recovered a stalled job), each
 // started session gets exactly one SESSION_ENDED.
+//
+// If Redis lost its data, the started mark is gone: the process that published SESSION_STARTED
+// says so itself (`startedHere`), so its session's end is still published, once (it publishes its
+// own session's end only once, and the `ended` marker it sets stops everyone else).
 import type { Redis } from 'ioredis';
 import { logger } from '../shared/logging.ts';
 import type { EndReason, EventName } from '../shared/protocol.ts';
@@ -16,12 +20,13 @@ const EVENTS_MAXLEN = 100_000;
 /** How long started/ended markers outlive their session. */
 const MARKER_TTL_S = 7 * 24 * 3600;
 
-// KEYS[1] started marker, KEYS[2] ended marker, KEYS[3] stream. Publishes only for a session that
-// started, and only once.
+// KEYS[1] started marker, KEYS[2] ended marker, KEYS[3] stream; ARGV[1] marker TTL (s), ARGV[2]
+// stream length, ARGV[3] '1' if the caller published the session's start itself, ARGV[4..] the
+// entry's fields. Publishes only for a session that started, and only once.
 const PUBLISH_ENDED = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 and ARGV[3] ~= '1' then return false end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+  return redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
 end
 return false`;
 
@@ -60,8 +65,12 @@ export class EventPublisher {
       .exec();
   }
 
-  /** Publishes SESSION_ENDED once per started job; returns false if it was not published now. */
-  async ended(ref: SessionRef, reason: EndReason, detail: object = {}): Promise<boolean> {
+  /**
+   * Publishes SESSION_ENDED once per started job; returns false if it was not published now.
+   * `startedHere`: the caller published this session's SESSION_STARTED, so it started even if
+   * Redis no longer has the mark; only the session's own process may say so, and only once.
+   */
+  async ended(ref: SessionRef, reason: EndReason, detail: object = {}, { startedHere = false }: { startedHere?: boolean } = {}): Promise<boolean> {
     const id = await this.redis.eval(
       PUBLISH_ENDED,
       3,
@@ -70,6 +79,7 @@ export class EventPublisher {
       this.names.events,
       MARKER_TTL_S,
       EVENTS_MAXLEN,
+      startedHere ? '1' : '0',
       ...this.fields('SESSION_ENDED', ref, { reason, ...detail }),
     );
     if (id) log.info('session ended', { reason });

@@ -1,19 +1,31 @@
 // A lease in Redis: a string key holding its owner's value, with a TTL the owner keeps renewing.
 // Every write is a compare-and-set, so an owner that lost its lease (it froze past the TTL and
-// someone else took over) can neither renew nor delete the new owner's. Used for room claims
-// (room-claims.ts) and transcript outbox deliverers (transcript-delivery.ts).
+// someone else took over) can neither renew nor delete the new owner's. A lease that vanished
+// (Redis lost its data, or it lapsed while nobody took it) is re-taken by its holder: only a lease
+// held by someone else is lost. Used for room claims (room-claims.ts) and transcript outbox
+// deliverers (transcript-delivery.ts).
 import type { Redis } from 'ioredis';
 import { errorFields, logger } from '../shared/logging.ts';
 
 const log = logger('lease');
 
-/** KEYS[1] lease; ARGV[1] owner value, ARGV[2] TTL (ms). Renews the lease if we hold it (1), else 0. */
+/**
+ * KEYS[1] lease; ARGV[1] owner value, ARGV[2] TTL (ms). Renews the lease if we hold it (1), takes
+ * it again if nobody does (2), else returns the value of whoever holds it now.
+ */
 const RENEW_LEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if current == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
+return current`;
+const RENEWED = 1;
+const RETAKEN = 2;
 
 /** KEYS[1] lease; ARGV[1] owner value. Deletes the lease if we hold it (1), else 0. */
-export const RELEASE_LEASE = `
+const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
@@ -25,9 +37,9 @@ export interface LeaseSpec {
 }
 
 export class Lease {
-  /** Resolves when a renewal finds the lease gone or held by someone else; renewals then stop. */
-  readonly lost: Promise<void>;
-  private markLost!: () => void;
+  /** Resolves, with the value of its new holder, when a renewal finds the lease held by someone else; renewals then stop. */
+  readonly lost: Promise<string>;
+  private markLost!: (holder: string) => void;
   private readonly timer: NodeJS.Timeout;
   private releasing: Promise<void> | undefined;
 
@@ -54,9 +66,11 @@ export class Lease {
 
   private async renew(): Promise<void> {
     try {
-      if ((await this.redis.eval(RENEW_LEASE, 1, this.spec.key, this.spec.value, this.spec.ttlMs)) !== 1) {
+      const result = await this.redis.eval(RENEW_LEASE, 1, this.spec.key, this.spec.value, this.spec.ttlMs);
+      if (result === RETAKEN) log.warn('lease had vanished (Redis lost its data?); re-taken', { key: this.spec.key });
+      else if (result !== RENEWED) {
         clearInterval(this.timer);
-        this.markLost();
+        this.markLost(String(result));
       }
     } catch (err) {
       // Redis unreachable: keep trying; if the lease lapses meanwhile, the next renewal says so.

@@ -36,8 +36,8 @@ export class LocalSession {
   private closing: Promise<void> | undefined;
   /** Why the session was asked to end (a STOP, a replacing START, shutdown), if it was. */
   endRequested: RequestedEnd | undefined;
-  /** The claim was taken over by the same job elsewhere: it ends without publishing SESSION_ENDED. */
-  replacedElsewhere = false;
+  /** The claim was taken over by the same job elsewhere, which carries the session on: it ends without publishing SESSION_ENDED. */
+  resumedElsewhere = false;
 
   /** Takes a slot in the pool at once: the caller checked `pool.hasCapacity()` just before. */
   constructor({ ref, pool, claims, shutdownGraceMs }: LocalSessionOptions) {
@@ -63,8 +63,8 @@ export class LocalSession {
     worker.onReport = onReport;
     await worker.start(assignment);
     if (this.endRequested) this.requestEnd(this.endRequested);
-    void this.claim?.lost.then(() => {
-      this.replacedElsewhere = true;
+    void this.claim?.lost.then((takenBy) => {
+      this.resumedElsewhere = takenBy === 'same-job';
       void worker.end('replaced', REPLACE_GRACE_MS);
     });
     return { warm };

@@ -10,6 +10,9 @@
 //   its owner to end it (`replaced`), wait until the claim is released or its lease lapsed (a dead
 //   owner), make sure its SESSION_ENDED `replaced` is out, then claim. The old session's end is
 //   therefore always published before the new session's start.
+//
+// A held claim that vanished (Redis lost its data) is re-taken by its holder (lease.ts); only a
+// claim now held by another session or by the same job elsewhere ends the session here.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { EventEmitter } from 'node:events';
@@ -18,7 +21,7 @@ import { logger } from '../shared/logging.ts';
 import { within } from '../shared/timeout.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
-import { Lease, RELEASE_LEASE } from './lease.ts';
+import { Lease } from './lease.ts';
 import type { Signals } from './signals.ts';
 
 const log = logger('dispatch');
@@ -43,9 +46,16 @@ interface ClaimValue {
   token: string;
 }
 
+/**
+ * Who took a held claim over: the same START job resumed in another process (it carries the
+ * session on, so this incarnation ends without a SESSION_ENDED), or another session (this one was
+ * replaced).
+ */
+export type ClaimTakenBy = 'same-job' | 'another-session';
+
 export interface HeldClaim {
-  /** Resolves if the claim was lost (another process took the room over); the session must stop. */
-  readonly lost: Promise<void>;
+  /** Resolves if the claim was taken over by someone else; the session must stop. */
+  readonly lost: Promise<ClaimTakenBy>;
   release(): Promise<void>;
 }
 
@@ -88,25 +98,31 @@ export class RoomClaims {
     for (;;) {
       const currentRaw = await this.redis.get(key);
       if (currentRaw === null) {
-        if (await this.claimIf(key, '', value)) return this.hold(key, value);
+        if (await this.claimIf(key, '', value)) return this.hold(key, me, value);
         continue;
       }
       const current = parseClaim(currentRaw);
       if (!current || current.job_id === me.jobId) {
         // Our own job resumed after its process died, or garbage: take it over.
-        if (await this.claimIf(key, currentRaw, value)) return this.hold(key, value);
+        if (await this.claimIf(key, currentRaw, value)) return this.hold(key, me, value);
         continue;
       }
-      await this.replace(key, me.roomId, currentRaw, current);
+      const unreleased = await this.replace(key, me.roomId, currentRaw, current);
+      // Taken over in one compare-and-set: its owner's renewals then find it held by us, never absent.
+      if (unreleased && (await this.claimIf(key, currentRaw, value))) {
+        log.warn('previous owner did not release the room in time; took it over', { old_owner: current.owner });
+        return this.hold(key, me, value);
+      }
     }
   }
 
-  private async replace(key: string, roomId: string, currentRaw: string, current: ClaimValue): Promise<void> {
+  /** Ends the room's current session; true if its owner still holds the claim after the wait. */
+  private async replace(key: string, roomId: string, currentRaw: string, current: ClaimValue): Promise<boolean> {
     log.info('room has a live session; replacing it', { old_session_id: current.session_id, old_owner: current.owner });
     await this.redis.set(this.names.superseded(current.job_id), '1', 'EX', SUPERSEDED_TTL_S);
     await this.signals.send({ kind: 'end', jobId: current.job_id, reason: 'replaced' });
     // An owner that is alive releases within its end grace; a dead one's lease lapses. Past this,
-    // the owner is alive but unresponsive: take the room anyway (its renewals then fail).
+    // the owner is alive but unresponsive: the caller takes the room anyway.
     const deadline = Date.now() + this.leaseMs + 2_000;
     while ((await this.redis.get(key)) === currentRaw && Date.now() < deadline) {
       const abort = new AbortController();
@@ -114,26 +130,27 @@ export class RoomClaims {
       abort.abort();
     }
     await this.events.ended({ jobId: current.job_id, sessionId: current.session_id, roomId }, 'replaced');
-    if ((await this.redis.get(key)) === currentRaw) {
-      log.warn('previous owner did not release the room in time; taking it over', { old_owner: current.owner });
-      await this.redis.eval(RELEASE_LEASE, 1, key, currentRaw);
-    }
+    return (await this.redis.get(key)) === currentRaw;
   }
 
   private async claimIf(key: string, expected: string, value: string): Promise<boolean> {
     return (await this.redis.eval(CLAIM_IF, 1, key, expected, value, this.leaseMs)) === 1;
   }
 
-  private hold(key: string, value: string): HeldClaim {
+  private hold(key: string, me: SessionRef, value: string): HeldClaim {
     const lease = Lease.hold(this.redis, { key, value, ttlMs: this.leaseMs });
-    const roomId = key.slice(this.names.room('').length);
     let releasing: Promise<void> | undefined;
     return {
-      lost: lease.lost.then(() => void log.warn('room claim lost to another process')),
+      lost: lease.lost.then((holderRaw) => {
+        const holder = parseClaim(holderRaw);
+        const takenBy: ClaimTakenBy = holder?.job_id === me.jobId ? 'same-job' : 'another-session';
+        log.warn('room claim lost to another process', { taken_by: takenBy, new_owner: holder?.owner ?? null });
+        return takenBy;
+      }),
       release: () =>
         (releasing ??= (async () => {
           await lease.release();
-          await this.signals.send({ kind: 'released', roomId });
+          await this.signals.send({ kind: 'released', roomId: me.roomId });
         })()),
     };
   }

@@ -17,7 +17,13 @@ export interface Stack {
   readonly livekitHttpUrl: string;
   readonly apiKey: string;
   readonly apiSecret: string;
+  /** The Redis process running now (a new one after restartRedisEmpty). */
   readonly redis: ServerProcess;
+  /**
+   * Stops Redis and starts a fresh one on the same port with no data: what a restart without
+   * persistence, or a failover to an empty replica, looks like to its clients.
+   */
+  restartRedisEmpty(): Promise<void>;
   readonly livekit: ServerProcess;
   /** Stops both servers and removes their files. Idempotent. */
   stop(): Promise<void>;
@@ -39,8 +45,9 @@ export function namespaceHostIp(): string {
   return hostIp;
 }
 
-export async function startRedis(hostIp: string, dir: string, cpus?: string): Promise<ServerProcess & { url: string }> {
-  const port = await freePort(hostIp);
+/** `port`: a given one (a restart in place); default: a free one. */
+export async function startRedis(hostIp: string, dir: string, cpus?: string, port?: number): Promise<ServerProcess & { url: string }> {
+  port ??= await freePort(hostIp);
   const server = await startServerProcess({
     name: 'redis-server',
     command: 'redis-server',
@@ -134,7 +141,7 @@ async function waitForHttp(url: string, timeoutMs: number, server: ServerProcess
 export async function startStack(options: { cpus?: string } = {}): Promise<Stack> {
   const hostIp = namespaceHostIp();
   const dir = await mkdtemp(join(tmpdir(), 'voice-stack-'));
-  const redis = await startRedis(hostIp, dir, options.cpus);
+  let redis = await startRedis(hostIp, dir, options.cpus);
   let livekit: Awaited<ReturnType<typeof startLivekit>>;
   try {
     livekit = await startLivekit(hostIp, dir, options.cpus);
@@ -151,7 +158,15 @@ export async function startStack(options: { cpus?: string } = {}): Promise<Stack
     livekitHttpUrl: livekit.httpUrl,
     apiKey: livekit.apiKey,
     apiSecret: livekit.apiSecret,
-    redis,
+    get redis() {
+      return redis;
+    },
+    restartRedisEmpty: async () => {
+      if (stopping) throw new Error('the stack is stopping');
+      await redis.stop();
+      // A directory of its own: nothing of the old server's can be loaded.
+      redis = await startRedis(hostIp, await mkdtemp(join(dir, 'redis-')), options.cpus, Number(new URL(redis.url).port));
+    },
     livekit,
     stop: () =>
       (stopping ??= (async () => {
