@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import {
   AudioSource,
   AudioStream,
+  DisconnectReason,
   LocalAudioTrack,
   ParticipantKind,
   type RemoteParticipant,
@@ -140,10 +141,12 @@ export class MediaOwner {
     );
     this.room.on(
       RoomEvent.Disconnected,
-      bindLogContext((reason: unknown) => {
+      bindLogContext((reason: DisconnectReason) => {
         if (!this.closed) {
-          log.warn('interviewer disconnected from the room', { reason });
-          this.post({ type: 'room', event: 'disconnected', detail: String(reason) });
+          // rtc-node has given up by now (its reconnects ran out, or the SFU ended this connection).
+          const named = DisconnectReason[reason] ?? String(reason);
+          log.warn('interviewer disconnected from the room', { reason: named });
+          this.post({ type: 'room', event: 'disconnected', detail: named });
         }
       }),
     );
