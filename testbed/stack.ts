@@ -24,7 +24,13 @@ export interface Stack {
    * persistence, or a failover to an empty replica, looks like to its clients.
    */
   restartRedisEmpty(): Promise<void>;
+  /** The SFU process running now (a new one after restartSfu). */
   readonly livekit: ServerProcess;
+  /**
+   * Kills the SFU (SIGKILL: every room and connection in it is gone), leaves it down for `downMs`,
+   * and starts it again on the same ports and keys; resolves once it answers HTTP again.
+   */
+  restartSfu(options?: { downMs?: number }): Promise<void>;
   /** Stops both servers and removes their files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -102,23 +108,29 @@ export async function startLivekit(
   hostIp: string,
   dir: string,
   cpus?: string,
-): Promise<ServerProcess & { url: string; httpUrl: string; apiKey: string; apiSecret: string }> {
+): Promise<ServerProcess & { url: string; httpUrl: string; apiKey: string; apiSecret: string; configPath: string }> {
   const [httpPort, rtcTcpPort, rtcUdpPort] = [await freePort(hostIp), await freePort(hostIp), await freePort(hostIp)];
   const apiKey = 'testkey';
   const apiSecret = randomBytes(24).toString('hex');
   const configPath = join(dir, 'livekit.yaml');
   await writeFile(configPath, livekitConfig({ hostIp, httpPort, rtcTcpPort, rtcUdpPort, apiKey, apiSecret }));
+  const httpUrl = `http://${hostIp}:${httpPort}`;
+  const server = await runLivekit({ configPath, httpUrl, cpus });
+  return Object.assign(server, { url: `ws://${hostIp}:${httpPort}`, httpUrl, apiKey, apiSecret, configPath });
+}
+
+/** One livekit-server process on a config already written; resolves once it answers HTTP. */
+async function runLivekit(options: { configPath: string; httpUrl: string; cpus?: string }): Promise<ServerProcess> {
   const server = await startServerProcess({
     name: 'livekit-server',
     command: livekitServerBinary(),
-    args: ['--config', configPath],
+    args: ['--config', options.configPath],
     readyLine: /starting LiveKit server/,
-    cpus,
+    cpus: options.cpus,
   });
-  const httpUrl = `http://${hostIp}:${httpPort}`;
   // The "starting" line is printed just before the HTTP listener binds: confirm it answers.
-  await waitForHttp(httpUrl, 5_000, server);
-  return Object.assign(server, { url: `ws://${hostIp}:${httpPort}`, httpUrl, apiKey, apiSecret });
+  await waitForHttp(options.httpUrl, 5_000, server);
+  return server;
 }
 
 async function waitForHttp(url: string, timeoutMs: number, server: ServerProcess): Promise<void> {
@@ -167,7 +179,16 @@ export async function startStack(options: { cpus?: string } = {}): Promise<Stack
       // A directory of its own: nothing of the old server's can be loaded.
       redis = await startRedis(hostIp, await mkdtemp(join(dir, 'redis-')), options.cpus, Number(new URL(redis.url).port));
     },
-    livekit,
+    get livekit() {
+      return livekit;
+    },
+    restartSfu: async ({ downMs = 0 } = {}) => {
+      if (stopping) throw new Error('the stack is stopping');
+      await livekit.stop(0);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      const { url, httpUrl, apiKey, apiSecret, configPath } = livekit;
+      livekit = Object.assign(await runLivekit({ configPath, httpUrl, cpus: options.cpus }), { url, httpUrl, apiKey, apiSecret, configPath });
+    },
     stop: () =>
       (stopping ??= (async () => {
         // A private SFU holds nothing worth a graceful drain, which takes it 2 s even when idle.
