@@ -255,6 +255,11 @@ export class Dispatcher {
       await this.deps.events
         .ended(ref, 'error', { error: { name: 'SessionLost', message: err.message } })
         .catch((e) => log.error('event publish failed', errorFields(e)));
+      // A process that froze past the lock may still run it once it thaws (its lapsed room claim
+      // is re-taken): it must stop too. Published after the end, so its own end is not published.
+      await this.deps.signals
+        .send({ kind: 'end', jobId: ref.jobId, reason: 'error' })
+        .catch((e) => log.error('end signal not sent', errorFields(e)));
     });
   }
 

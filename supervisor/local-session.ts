@@ -14,8 +14,8 @@ export const STOP_GRACE_MS = 1_500;
 /** A replaced session gets this long to end before its thread or process is terminated. */
 const REPLACE_GRACE_MS = 1_500;
 
-/** The reasons another part of the fleet can ask a session to end for. */
-export type RequestedEnd = Extract<EndReason, 'stopped' | 'replaced' | 'shutdown'>;
+/** The reasons another part of the fleet can ask a session to end for (`error`: its job was lost). */
+export type RequestedEnd = Extract<EndReason, 'stopped' | 'replaced' | 'shutdown' | 'error'>;
 
 export interface LocalSessionOptions {
   readonly ref: SessionRef;

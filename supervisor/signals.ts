@@ -1,5 +1,6 @@
 // Messages between runtime processes over Redis pub/sub: "end this session" (a STOP or a
-// replacing START handled by another process) and "this room is free". Pub/sub is fire-and-forget,
+// replacing START handled by another process, or a job BullMQ failed for stalling twice) and
+// "this room is free". Pub/sub is fire-and-forget,
 // so every user of a signal also has a Redis key that holds the same fact durably (stop and
 // superseded markers, room claims); a signal only makes the reaction immediate.
 import { Redis } from 'ioredis';
@@ -13,7 +14,7 @@ const signalSchema = z.discriminatedUnion('kind', [
     kind: z.literal('end'),
     jobId: z.string().optional(),
     sessionId: z.string().optional(),
-    reason: z.enum(['stopped', 'replaced']),
+    reason: z.enum(['stopped', 'replaced', 'error']),
   }),
   z.object({ kind: z.literal('released'), roomId: z.string() }),
 ]);

@@ -198,6 +198,12 @@ export class EventReader {
     return this.events;
   }
 
+  /** Reads up to the entry last in the stream now: whatever was published so far is then seen. */
+  async caughtUp(timeoutMs = 20_000): Promise<SessionEvent[]> {
+    const [last] = (await this.redis.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return this.until((events) => !last || events.some((e) => e.id === last[0]), timeoutMs);
+  }
+
   of(sessionId: string, event?: string): SessionEvent[] {
     return this.events.filter((e) => e.session_id === sessionId && (!event || e.event === event));
   }

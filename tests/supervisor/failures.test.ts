@@ -59,9 +59,12 @@ for (const isolation of ['thread', 'process'] as const) {
 
     it('reports a session that ends on its own with its reason, once', async () => {
       const s = { session_id: randomUUID(), room_id: `room-${randomUUID()}` };
-      await queue.add('START_SESSION', { ...s, interview: { instructions: 'end:participant_left' } });
-      await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
-      assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'participant_left');
+      const job = await queue.add('START_SESSION', { ...s, interview: { instructions: 'end:participant_left' } });
+      // Once the job has completed its process holds nothing of the session: everything in the
+      // stream by then is read, so a second SESSION_ENDED published on the way would be seen.
+      assert.deepEqual(await job.waitUntilFinished(controlPlane.queueEvents, 30_000), { outcome: 'completed', reason: 'participant_left' });
+      await events.caughtUp();
+      assert.deepEqual(events.of(s.session_id, 'SESSION_ENDED').map((e) => e.data.reason), ['participant_left']);
     });
 
     it('keeps the process healthy and its pool full after all of that', async () => {

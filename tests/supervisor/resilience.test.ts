@@ -39,6 +39,13 @@ describe('shutdown and Redis loss', () => {
 
     const sentAt = Date.now();
     runtime.signal('SIGTERM');
+    // A START added while the process is still shutting down (the stuck session holds it for 5 s),
+    // so its worker could still take it: it must stay in the queue for another process.
+    await runtime.waitForLog((l) => l.message === 'shutting down');
+    let exited = false;
+    void runtime.exited.then(() => (exited = true));
+    const late = await queue.add('START_SESSION', newSession());
+    assert.equal(exited, false, 'the process had exited before the late START: the check below proves nothing');
     const { code } = await runtime.exited;
     const tookMs = Date.now() - sentAt;
     assert.equal(code, 0);
@@ -46,9 +53,17 @@ describe('shutdown and Redis loss', () => {
     for (const s of sessions) assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'shutdown');
     assert.ok(tookMs >= 5_000 && tookMs < 9_000, `shutdown took ${tookMs} ms`);
     assert.ok(runtime.logs.some((l) => l.message === 'session did not end in time, terminating its thread'));
-    // Nothing is taken after the signal: a START added now stays queued.
-    const late = await queue.add('START_SESSION', newSession());
-    assert.equal(await late.getState(), 'waiting');
+    // The late START was not run by the shutting-down process (it may have picked it up in the
+    // moment of the signal, but only to put it back): it is queued, and the next process starts it
+    // as a new session.
+    const lateSessionId = late.data.session_id as string;
+    assert.ok(['waiting', 'delayed'].includes(await late.getState()), `the late START is ${await late.getState()}`);
+    await events.caughtUp();
+    assert.equal(events.of(lateSessionId).length, 0, 'the shutting-down process started the late START');
+    assert.ok(!runtime.logs.some((l) => l.session_id === lateSessionId), 'the shutting-down process worked on the late START');
+    runtime = await RuntimeProcess.start(redisServer.url, {}, TEST_RUNTIME_ENTRY);
+    await events.until(() => events.of(lateSessionId, 'SESSION_STARTED').length === 1);
+    assert.deepEqual(events.of(lateSessionId, 'SESSION_STARTED')[0]!.data, { resumed: false, runtime_id: runtime.id });
   });
 
   it('ends a session as redis_lost when Redis is unreachable past the grace period, and reports it once Redis is back', async () => {
