@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const faultCase: FaultCase = {
   name: 'redis frozen mid-answer',
-  timeoutMs: 90_000,
+  timeoutMs: 120_000,
   async run(seed) {
     const random = seededRandom(seed);
     const answerMs = durationMs(await cachedFliteSpeech(ANSWERS[0]!));
