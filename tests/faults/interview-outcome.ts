@@ -42,10 +42,8 @@ export async function startJobOf(product: VoiceRuntime, sessionId: string): Prom
 }
 
 /** Reads session_events up to its newest entry now, so what was published so far is all seen. */
-export async function readAllEvents(product: VoiceRuntime): Promise<readonly SessionEvent[]> {
-  const newest = (await product.redis.xrevrange('session_events', '+', '-', 'COUNT', 1))[0]?.[0];
-  if (!newest) return product.events.events;
-  return product.events.until((events) => events.some((e) => e.id === newest), 10_000);
+export function readAllEvents(product: VoiceRuntime): Promise<readonly SessionEvent[]> {
+  return product.events.caughtUp();
 }
 
 /**
