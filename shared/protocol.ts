@@ -2,6 +2,7 @@
 // the dispatch queue and the control streams, and what the runtime writes to `session_events`.
 // The README's tables are generated from nothing: keep them in step with this file.
 import { z } from 'zod';
+import { ECHO_BOUNDS, bounded } from './bounded.ts';
 
 export const MODES = ['CONVERSATIONAL', 'CODING'] as const;
 export type Mode = (typeof MODES)[number];
@@ -141,17 +142,29 @@ export function validateJob(
   return { ok: false, problems: [`job name: unknown job "${name.slice(0, 64)}", expected ${JOB_NAMES.join(' or ')}`] };
 }
 
-/** Validates one control-stream entry's fields (`command`, `payload`). */
-export function validateControlEntry(fields: Record<string, string>): Validated<ControlCommand> {
-  const name = fields.command;
+/**
+ * Validates one control-stream entry's fields (`command`, `payload`). Never throws: whatever an
+ * entry is, the answer is a command or its problems. Names are looked up among own keys only (a
+ * command called `constructor` or `__proto__` is unknown, not inherited).
+ */
+export function validateControlEntry(fields: Readonly<Record<string, string>>): Validated<ControlCommand> {
+  try {
+    return validateControlFields(fields);
+  } catch (err) {
+    return { ok: false, problems: [`entry: could not be validated: ${bounded(String((err as Error)?.message), ECHO_BOUNDS.problem)}`] };
+  }
+}
+
+function validateControlFields(fields: Readonly<Record<string, string>>): Validated<ControlCommand> {
+  const name = Object.hasOwn(fields, 'command') ? fields.command : undefined;
   if (name === undefined) return { ok: false, problems: ['command: missing'] };
-  if (!(name in controlPayloadSchemas)) {
+  if (!Object.hasOwn(controlPayloadSchemas, name)) {
     return {
       ok: false,
-      problems: [`command: unknown command "${name.slice(0, 64)}", expected ${Object.keys(controlPayloadSchemas).join(', ')}`],
+      problems: [`command: unknown command "${bounded(name, ECHO_BOUNDS.name)}", expected ${Object.keys(controlPayloadSchemas).join(', ')}`],
     };
   }
-  const raw = fields.payload ?? '{}';
+  const raw = Object.hasOwn(fields, 'payload') ? fields.payload! : '{}';
   if (Buffer.byteLength(raw) > LIMITS.payloadBytes) {
     return { ok: false, problems: [`payload: ${Buffer.byteLength(raw)} bytes, over the ${LIMITS.payloadBytes}-byte limit`] };
   }

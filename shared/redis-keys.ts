@@ -17,7 +17,8 @@ export interface RedisNames {
   /**
    * Stream `agent_control:{room_id}`. Producer: the central server (fields command, payload).
    * Consumer: the room's live session thread, in consumer group `controlGroup`, consumer = session_id.
-   * Entries are acknowledged after they are applied or rejected; never trimmed by the runtime.
+   * Each entry is acknowledged and deleted (XDEL, one transaction) once applied or rejected: the
+   * stream holds only entries not yet handled. The empty stream and its group stay after a session.
    */
   control(roomId: string): string;
   readonly controlGroup: string;

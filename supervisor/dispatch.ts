@@ -222,13 +222,8 @@ export class Dispatcher {
         void publish(events.publish('MODE_CHANGED', ref, { from: report.from, to: report.to, silence_timeout: report.silenceTimeoutS }));
         break;
       case 'command_rejected':
-        void publish(
-          events.publish('COMMAND_REJECTED', ref, {
-            entry_id: report.entryId,
-            command: report.command === null ? null : bounded(report.command, ECHO_BOUNDS.name),
-            problems: boundedList(report.problems, { maxItems: ECHO_BOUNDS.problems, maxChars: ECHO_BOUNDS.problem }),
-          }),
-        );
+        // Bounded by the session's control-stream reader, where the input came in (bounding it again would cut its length marker).
+        void publish(events.publish('COMMAND_REJECTED', ref, { entry_id: report.entryId, command: report.command, problems: report.problems }));
         break;
       case 'command_applied':
         metrics.commandApplySeconds.observe({ command: report.command }, Math.max(0, report.latencyMs) / 1000);
