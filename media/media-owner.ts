@@ -24,6 +24,7 @@ import type { RuntimeConfig } from '../shared/config.ts';
 import { checkedListener } from '../shared/errors.ts';
 import { bindLogContext, errorFields, logger } from '../shared/logging.ts';
 import type { StartSession } from '../shared/protocol.ts';
+import { within } from '../shared/timeout.ts';
 import {
   type Caption,
   type FromMediaOwner,
@@ -44,6 +45,8 @@ const TOKEN_TTL = '10m';
  * to WebRTC; the rest waits in the PlaybackQueue, which is cleared at once.
  */
 const NATIVE_QUEUE_MS = 100;
+/** How long leaving the room waits for captions still being sent. */
+const CAPTION_SEND_TIMEOUT_MS = 1_000;
 
 export async function mintInterviewerToken(config: RuntimeConfig, roomId: string): Promise<string> {
   const token = new AccessToken(config.livekit.apiKey, config.livekit.apiSecret, {
@@ -84,6 +87,7 @@ export class MediaOwner {
   private readonly inputs = new Set<AudioStream>();
   private readonly playback: PlaybackQueue;
   private closed = false;
+  private readonly captionsSending = new Set<Promise<void>>();
 
   private constructor(
     private readonly port: MessagePort,
@@ -217,9 +221,12 @@ export class MediaOwner {
       case 'audio_clear':
         this.playback.clear();
         break;
-      case 'caption':
-        void this.publishCaption(message).catch((err) => log.debug('caption not published', errorFields(err)));
+      case 'caption': {
+        const sent = this.publishCaption(message).catch((err) => void log.debug('caption not published', errorFields(err)));
+        this.captionsSending.add(sent);
+        void sent.finally(() => this.captionsSending.delete(sent));
         break;
+      }
       case 'open':
         break; // already open
     }
@@ -249,6 +256,9 @@ export class MediaOwner {
     this.closed = true;
     this.playback.close();
     this.port.close();
+    // A caption still being sent is finished first: the interviewer's last words (a session that
+    // ends right after them) would otherwise never reach the candidate.
+    await within(Promise.all(this.captionsSending), CAPTION_SEND_TIMEOUT_MS, undefined);
     for (const stream of this.inputs) await stream.cancel().catch(() => {});
     await this.source?.close().catch(() => {});
     await this.room.disconnect().catch((err) => log.debug('room disconnect failed', errorFields(err)));

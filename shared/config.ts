@@ -46,6 +46,9 @@ const environmentSchema = z
     DEEPGRAM_BASE_URL: url(['ws:', 'wss:', 'http:', 'https:']).optional(),
     GOOGLE_BASE_URL: url(['http:', 'https:']).optional(),
     CARTESIA_BASE_URL: url(['ws:', 'wss:', 'http:', 'https:']).optional(),
+    // How long a cloud provider may fail before the session gives up on it (agent/voice/provider-failure.ts).
+    PROVIDER_RETRIES: z.coerce.number().int().min(0).default(5),
+    PROVIDER_RETRY_INTERVAL_S: seconds.default(2),
     // --- names in Redis ---
     REDIS_PREFIX: z.string().default(''),
     // --- capacity and lifecycle ---
@@ -94,6 +97,11 @@ export interface RuntimeConfig {
         readonly deepgram: { readonly apiKey: string; readonly baseUrl: string | undefined };
         readonly google: { readonly apiKey: string; readonly baseUrl: string | undefined };
         readonly cartesia: { readonly apiKey: string; readonly baseUrl: string | undefined };
+        /**
+         * Each failed provider connection or request is retried this many times, `intervalMs`
+         * apart (the STT's reconnects double it each time, up to 30 s); then the session ends.
+         */
+        readonly retry: { readonly retries: number; readonly intervalMs: number };
       };
   readonly sessions: {
     /** Where each session runs: a worker thread of this process, or a child process of its own. */
@@ -157,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
             deepgram: { apiKey: e.DEEPGRAM_API_KEY!, baseUrl: e.DEEPGRAM_BASE_URL },
             google: { apiKey: e.GOOGLE_API_KEY!, baseUrl: e.GOOGLE_BASE_URL },
             cartesia: { apiKey: e.CARTESIA_API_KEY!, baseUrl: e.CARTESIA_BASE_URL },
+            retry: { retries: e.PROVIDER_RETRIES, intervalMs: s(e.PROVIDER_RETRY_INTERVAL_S) },
           },
     sessions: {
       isolation: e.SESSION_ISOLATION,

@@ -15,6 +15,8 @@ export const SESSION_ERROR_NAMES = [
   'SessionLost',
   /** The interviewer could not join the room. */
   'RoomFailed',
+  /** The STT, LLM or TTS gave up (its retries spent, or refused for good): the interview could not go on. */
+  'ProviderFailed',
 ] as const;
 export type SessionErrorName = (typeof SESSION_ERROR_NAMES)[number];
 

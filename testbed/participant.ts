@@ -24,8 +24,16 @@ import type { Stack } from './stack.ts';
 
 export const PARTICIPANT_SAMPLE_RATE = 16_000;
 
-/** Shuts rtc-node's native layer down; without it the test process never exits. Call once, last. */
-export const disposeRtc: () => Promise<void> = dispose;
+/**
+ * Shuts rtc-node's native layer down; without it the test process never exits. rtc-node keeps its
+ * client on globalThis and would hand the disposed one out again (a later room then hangs on
+ * connect), so it is dropped too: a process that runs stacks one after another (the fault suite)
+ * gets a fresh client for the next.
+ */
+export async function disposeRtc(): Promise<void> {
+  await dispose();
+  delete (globalThis as { _ffiClientInstance?: unknown })._ffiClientInstance;
+}
 const FRAME_MS = 10;
 const FRAME_SAMPLES = (PARTICIPANT_SAMPLE_RATE * FRAME_MS) / 1000;
 /** Audio the microphone track may hold ahead of real time: small, so speech starts on time. */

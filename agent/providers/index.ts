@@ -1,6 +1,6 @@
 // The STT, LLM and TTS a session uses: the official LiveKit plugins for the cloud providers
 // (keys, models, voices and base URLs from configuration), or the offline ones.
-import type { llm, stt, tts } from '@livekit/agents';
+import { type APIConnectOptions, DEFAULT_API_CONNECT_OPTIONS, type llm, type stt, type tts } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as google from '@livekit/agents-plugin-google';
@@ -14,6 +14,16 @@ export interface Providers {
   stt: stt.STT;
   llm: llm.LLM;
   tts: tts.TTS;
+  /** How the LLM's and the TTS's requests are retried; after the last retry the session gives up. */
+  llmAndTtsRetry: APIConnectOptions;
+}
+
+/** The STT's reconnects back off from the retry interval, doubling, up to this. */
+const MAX_RECONNECT_DELAY_MS = 30_000;
+
+/** `retries` reconnect delays: `intervalMs`, doubling each time, capped (2, 4, 8, 16, 30 s by default). */
+export function reconnectBackoff({ retries, intervalMs }: { retries: number; intervalMs: number }): number[] {
+  return Array.from({ length: retries }, (_, i) => Math.min(intervalMs * 2 ** i, MAX_RECONNECT_DELAY_MS));
 }
 
 /** Cartesia's default rate; the interviewer's track is published at the TTS's own rate. */
@@ -27,7 +37,7 @@ export const CLOUD_MODELS = {
 
 export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Providers {
   const providers = config.providers;
-  if (providers.kind === 'offline') return createOfflineProviders(plan);
+  if (providers.kind === 'offline') return { ...createOfflineProviders(plan), llmAndTtsRetry: DEFAULT_API_CONNECT_OPTIONS };
   if (providers.google.baseUrl) {
     // The Gemini client's own calls (the prewarm AgentSession makes) ignore httpOptions and read
     // this when the LLM is constructed. Worker threads have their own copy of process.env.
@@ -46,6 +56,7 @@ export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Pro
         endpointing: 0,
         ...(providers.deepgram.baseUrl ? { baseUrl: providers.deepgram.baseUrl } : {}),
       }),
+      { backoffMs: reconnectBackoff(providers.retry) },
     ),
     llm: new google.LLM({
       apiKey: providers.google.apiKey,
@@ -58,5 +69,6 @@ export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Pro
       sampleRate: CARTESIA_SAMPLE_RATE,
       ...(providers.cartesia.baseUrl ? { baseUrl: providers.cartesia.baseUrl } : {}),
     }),
+    llmAndTtsRetry: { ...DEFAULT_API_CONNECT_OPTIONS, maxRetry: providers.retry.retries, retryIntervalMs: providers.retry.intervalMs },
   };
 }

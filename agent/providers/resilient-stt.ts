@@ -45,7 +45,7 @@ const log = logger('stt');
 export const DEFAULT_RECONNECT_BACKOFF_MS: readonly number[] = [2000, 4000, 8000, 16000, 30000];
 
 export interface ResilientSTTOptions {
-  /** Delay before each reconnect attempt in a row; its length is the number of attempts. */
+  /** Delay before each reconnect attempt in a row; its length is the number of attempts (none: give up at once). */
   readonly backoffMs?: readonly number[];
 }
 
@@ -78,9 +78,7 @@ export class ResilientSTT extends stt.STT {
     this.inner = inner;
     this.label = inner.label;
     this.backoffMs = [...(options.backoffMs ?? DEFAULT_RECONNECT_BACKOFF_MS)];
-    if (this.backoffMs.length === 0 || this.backoffMs.some((ms) => !(ms >= 0))) {
-      throw new Error('backoffMs must be a non-empty list of non-negative delays');
-    }
+    if (this.backoffMs.some((ms) => !(ms >= 0))) throw new Error('backoffMs must be a list of non-negative delays');
     // The inner streams report through the inner STT; without a listener its emit('error') throws.
     inner.on('error', (event) => scopes.getStore()?.onInnerError(event.error));
     watchRequests();

@@ -7,6 +7,10 @@
 // the mode's end-of-turn silence (endpointing minDelay: 1.2 s CONVERSATIONAL, 3.0 s CODING). The
 // provider's own endpointing is off, so provider and VAD never race.
 //
+// A provider that gives up (its retries spent) closes the AgentSession; the interview then ends
+// with an error naming it, after the candidate is told it must stop (provider-failure.ts,
+// stop-notice.ts).
+//
 // Modes are applied live (setMode): endpointing, the VAD's profile, a system message telling the
 // interviewer how to behave (no spoken reply), and the CODING check-in clock. Every finalized
 // utterance, the candidate's turns and the interviewer's (what was really heard when cut off), is
@@ -14,10 +18,10 @@
 //
 // Around it: interview-policy.ts (numbers, texts), interviewer-context.ts (chat context edits),
 // media-link.ts (the media port), threshold-vad.ts, candidate-presence.ts, utterances.ts,
-// agents-compat.ts (every reach into framework internals).
+// provider-failure.ts, stop-notice.ts, agents-compat.ts (every reach into framework internals).
 import { type llm, type stt, voice } from '@livekit/agents';
 import type { SpeakerRole } from '../../media/media-messages.ts';
-import { logger } from '../../shared/logging.ts';
+import { errorFields, logger } from '../../shared/logging.ts';
 import type { EndReason, Mode } from '../../shared/protocol.ts';
 import type { InterviewPipeline, PipelineContext } from '../pipeline.ts';
 import type { Providers } from '../providers/index.ts';
@@ -36,7 +40,9 @@ import {
 } from './interview-policy.ts';
 import { InterviewerContext, earlierConversation } from './interviewer-context.ts';
 import { MediaLink } from './media-link.ts';
+import { failedPart, sessionEndError } from './provider-failure.ts';
 import { type InterviewerActivity, SilenceCheckIn } from './silence-check-in.ts';
+import { tellCandidateInterviewStops } from './stop-notice.ts';
 import { TurnTiming } from './turn-timing.ts';
 import { DEFAULT_ACTIVATION_THRESHOLD, ThresholdVAD } from './threshold-vad.ts';
 import { Utterances } from './utterances.ts';
@@ -77,6 +83,8 @@ export class VoicePipeline implements InterviewPipeline {
   private sttStream: stt.SpeechStream | undefined;
 
   private readonly vad: ThresholdVAD;
+  /** close() was called: the AgentSession closing now is expected, not a failure. */
+  private closing = false;
 
   constructor(
     private readonly context: PipelineContext,
@@ -112,7 +120,6 @@ export class VoicePipeline implements InterviewPipeline {
   }
 
   async run(signal: AbortSignal): Promise<EndReason> {
-    const { config, assignment } = this.context;
     const session = new voice.AgentSession({
       vad: this.vad,
       stt: this.providers.stt,
@@ -125,6 +132,12 @@ export class VoicePipeline implements InterviewPipeline {
         preemptiveGeneration: { enabled: false },
       },
       userAwayTimeout: null,
+      // The providers' retries are the whole budget: the first error they give up on ends the interview.
+      connOptions: {
+        llmConnOptions: this.providers.llmAndTtsRetry,
+        ttsConnOptions: this.providers.llmAndTtsRetry,
+        maxUnrecoverableErrors: 0,
+      },
     });
     this.session = session;
     session.input.audio = this.link.input;
@@ -153,10 +166,24 @@ export class VoicePipeline implements InterviewPipeline {
       if (ev.item.type === 'message' && ev.item.role === 'assistant') this.utterances.agentTurn(ev.item, this.mode);
     });
     session.on(voice.AgentSessionEventTypes.MetricsCollected, (ev) => this.turnTiming.collect(ev.metrics));
-    session.on(voice.AgentSessionEventTypes.Error, (ev) => log.warn('voice pipeline error', { error: String(ev.error) }));
+    session.on(voice.AgentSessionEventTypes.Error, ({ error }) =>
+      log.warn('voice pipeline error', { source: error.type, recoverable: error.recoverable, ...errorFields('error' in error ? error.error : error) }),
+    );
+    const closedOnItsOwn = new Promise<voice.CloseEvent>((resolve) =>
+      session.on(voice.AgentSessionEventTypes.Close, (ev) => {
+        if (!this.closing) resolve(ev);
+      }),
+    );
+    const gaveUp = closedOnItsOwn.then((ev) => this.stopAfterFailure(ev, signal));
 
     // Ask the media owner to join the room while the session starts.
     this.link.post({ type: 'open', outputSampleRate: this.providers.tts.sampleRate });
+    return Promise.race([this.interview(session, signal), gaveUp]);
+  }
+
+  /** Starts the AgentSession and follows the candidate's presence until the interview ends. */
+  private async interview(session: voice.AgentSession, signal: AbortSignal): Promise<EndReason> {
+    const { config, assignment } = this.context;
     const continuing = assignment.conversation.length > 0;
     const agent = new InterviewerAgent(
       interviewerInstructions(assignment.spec.interview),
@@ -185,6 +212,26 @@ export class VoicePipeline implements InterviewPipeline {
       if (back !== 'ok') return back;
       log.info('candidate rejoined');
     }
+  }
+
+  /**
+   * The AgentSession closed without being asked to: a provider gave up, so the interview cannot go
+   * on. The candidate hears (or, with the TTS gone, reads) why, then the session ends with the error.
+   */
+  private async stopAfterFailure(close: voice.CloseEvent, signal: AbortSignal): Promise<never> {
+    const error = sessionEndError(close, this.providers);
+    if (signal.aborted) throw error; // the session is ending for another reason already
+    const part = failedPart(close);
+    log.warn('the voice pipeline cannot go on; telling the candidate the interview must stop', { failed: part ?? close.reason });
+    this.checkIn.close();
+    const notice = await tellCandidateInterviewStops({
+      tts: part === 'tts' ? undefined : this.providers.tts,
+      output: this.link.output,
+      caption: (segmentId, text, final) => this.caption('agent', segmentId, text, final),
+      signal,
+    });
+    this.context.utterance({ role: 'agent', text: notice.text, startedAt: notice.startedAt, endedAt: notice.endedAt, vadMode: this.mode, interrupted: false });
+    throw error;
   }
 
   /** Applies a mode to the live pipeline: endpointing, VAD, what the interviewer is told, check-ins. */
@@ -218,6 +265,7 @@ export class VoicePipeline implements InterviewPipeline {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.vadLag.stopReporting();
     this.checkIn.close();
     await this.session?.close().catch((err) => log.warn('agent session close failed', { error: String(err) }));

@@ -58,6 +58,11 @@ export interface FakeCartesia {
   setTimeToFirstAudio(ms: number): void;
   /** Kills every open socket without a close frame, as a network failure would. */
   dropConnections(): void;
+  /** Drops every open socket and answers every new connection 503 until endOutage(). */
+  startOutage(): void;
+  endOutage(): void;
+  /** Upgrades refused with 503 during an outage. */
+  readonly refusedDuringOutage: number;
   waitFor(condition: () => boolean, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -110,6 +115,8 @@ class CartesiaFake implements FakeCartesia {
   readonly #stopping = new AbortController();
   readonly #waiters = new StateWaiters();
   #timeToFirstAudioMs: number;
+  #outage = false;
+  refusedDuringOutage = 0;
 
   constructor(server: Server, port: number, options: FakeCartesiaOptions) {
     this.port = port;
@@ -129,6 +136,15 @@ class CartesiaFake implements FakeCartesia {
     for (const socket of this.#sockets) socket.terminate();
   }
 
+  startOutage(): void {
+    this.#outage = true;
+    this.dropConnections();
+  }
+
+  endOutage(): void {
+    this.#outage = false;
+  }
+
   waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
     return this.#waiters.waitFor(condition, timeoutMs);
   }
@@ -140,6 +156,12 @@ class CartesiaFake implements FakeCartesia {
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#outage) {
+      this.refusedDuringOutage++;
+      this.#waiters.notify();
+      refuseUpgrade(socket, 503, { error: 'Service temporarily unavailable' });
+      return;
+    }
     const url = new URL(request.url ?? '/', this.baseUrl);
     if (url.pathname !== '/tts/websocket') {
       refuseUpgrade(socket, 404, { error: `no route ${url.pathname}` });

@@ -50,12 +50,17 @@ export interface FakeDeepgram {
   readonly connections: readonly DeepgramConnection[];
   /** Upgrades refused for a missing or wrong key. */
   readonly rejectedUpgrades: number;
+  /** Upgrades refused with 503 during an outage (startOutage). */
+  readonly refusedDuringOutage: number;
   readonly audioBytes: number;
   readonly finalizeCount: number;
   queueTranscripts(...transcripts: string[]): void;
   setFinalLatency(ms: number): void;
   /** Kills every open socket without a close frame, as a network failure would. */
   dropConnections(): void;
+  /** Drops every open socket and answers every new connection 503 until endOutage(). */
+  startOutage(): void;
+  endOutage(): void;
   waitFor(condition: () => boolean, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -97,6 +102,7 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
   readonly port: number;
   readonly connections: ListenSession[] = [];
   rejectedUpgrades = 0;
+  refusedDuringOutage = 0;
   readonly speechRms: number;
   finalLatencyMs: number;
   readonly #apiKey: string;
@@ -106,6 +112,7 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
   readonly #upgrader = new WebSocketServer({ noServer: true });
   readonly #stopping = new AbortController();
   readonly #waiters = new StateWaiters();
+  #outage = false;
 
   constructor(server: Server, port: number, options: FakeDeepgramOptions) {
     this.port = port;
@@ -156,6 +163,15 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
     for (const connection of this.connections) connection.drop();
   }
 
+  startOutage(): void {
+    this.#outage = true;
+    this.dropConnections();
+  }
+
+  endOutage(): void {
+    this.#outage = false;
+  }
+
   waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
     return this.#waiters.waitFor(condition, timeoutMs);
   }
@@ -167,6 +183,12 @@ class DeepgramFake implements FakeDeepgram, ListenHost {
   }
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#outage) {
+      this.refusedDuringOutage++;
+      this.changed();
+      refuseUpgrade(socket, 503, { err_code: 'SERVICE_UNAVAILABLE', err_msg: 'The service is temporarily unavailable.' });
+      return;
+    }
     const url = new URL(request.url ?? '/', this.url.replace(/^ws/, 'http'));
     if (url.pathname !== '/v1/listen') {
       refuseUpgrade(socket, 404, { err_code: 'NOT_FOUND', err_msg: `no route ${url.pathname}` });

@@ -57,6 +57,9 @@ export interface FakeGemini {
   readonly generations: readonly GenerateContentRequest[];
   setReplies(replies: GeminiReplies): void;
   setLatency(latency: { readonly firstTokenMs?: number; readonly interChunkMs?: number }): void;
+  /** Cuts every streaming reply and answers every request 503 UNAVAILABLE until endOutage(). */
+  startOutage(): void;
+  endOutage(): void;
   waitFor(condition: () => boolean, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -93,6 +96,8 @@ const MISSING_KEY = {
   status: 'PERMISSION_DENIED',
 };
 
+const UNAVAILABLE = { code: 503, message: 'The model is overloaded. Please try again later.', status: 'UNAVAILABLE' };
+
 class GeminiFake implements FakeGemini {
   readonly baseUrl: string;
   readonly port: number;
@@ -106,6 +111,8 @@ class GeminiFake implements FakeGemini {
   #replies: GeminiReplies;
   #firstTokenMs: number;
   #interChunkMs: number;
+  #outage = false;
+  readonly #streaming = new Set<ServerResponse>();
 
   constructor(server: Server, port: number, options: FakeGeminiOptions) {
     this.port = port;
@@ -131,6 +138,15 @@ class GeminiFake implements FakeGemini {
     this.#interChunkMs = latency.interChunkMs ?? this.#interChunkMs;
   }
 
+  startOutage(): void {
+    this.#outage = true;
+    for (const response of this.#streaming) response.destroy();
+  }
+
+  endOutage(): void {
+    this.#outage = false;
+  }
+
   waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
     return this.#waiters.waitFor(condition, timeoutMs);
   }
@@ -154,6 +170,7 @@ class GeminiFake implements FakeGemini {
       sendJson(response, error.code, { error });
     };
 
+    if (this.#outage) return fail(UNAVAILABLE);
     const route = ROUTE.exec(url.pathname);
     if (!route) return fail({ code: 404, message: `Method not found: ${method} ${url.pathname}`, status: 'NOT_FOUND' });
     if (apiKey === undefined) return fail(MISSING_KEY);
@@ -194,7 +211,11 @@ class GeminiFake implements FakeGemini {
   /** Streams `reply` as Gemini does: SSE events, finishReason and full usage on the last. */
   async #stream(model: string, body: GenerateContentRequest, reply: string, response: ServerResponse): Promise<void> {
     const disconnected = new AbortController();
-    response.on('close', () => disconnected.abort());
+    this.#streaming.add(response);
+    response.on('close', () => {
+      this.#streaming.delete(response);
+      disconnected.abort();
+    });
     const signal = AbortSignal.any([disconnected.signal, this.#stopping.signal]);
     response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     const responseId = randomUUID();

@@ -1,34 +1,28 @@
 // The session's voice pipeline in one process, no SFU and no Redis: the real VoicePipeline with
 // the offline providers (flite, pocketsphinx, the scripted interviewer), and this test as its
-// media owner on the other end of a MessageChannel. It answers `open`, plays the interviewer's
-// audio back faster than real time with the reports a media owner sends, and speaks as the
-// candidate in 64 ms frames of flite speech, each with its speech probabilities from the real
-// shared Silero model (media/speech-detector.ts), as the media owner sends them.
+// media owner on the other end of a MessageChannel (tests/fixtures/fake-media-owner.ts). It
+// answers `open`, plays the interviewer's audio back faster than real time with the reports a
+// media owner sends, and speaks as the candidate in 64 ms frames of flite speech, each with its
+// speech probabilities from the real shared Silero model (media/speech-detector.ts), as the media
+// owner sends them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import { installAgentsLogger } from '../../agent/agents-logging.ts';
 import { createProviders } from '../../agent/providers/index.ts';
 import { VoicePipeline } from '../../agent/voice/voice-pipeline.ts';
-import {
-  type FromMediaOwner,
-  INPUT_FRAME_MS,
-  INPUT_SAMPLE_RATE,
-  type ToMediaOwner,
-  parseToMediaOwner,
-} from '../../media/media-messages.ts';
-import { SpeechDetector, type SpeechStream } from '../../media/speech-detector.ts';
+import { INPUT_FRAME_MS, INPUT_SAMPLE_RATE, type ToMediaOwner } from '../../media/media-messages.ts';
+import { SpeechDetector } from '../../media/speech-detector.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { setLogLevel } from '../../shared/logging.ts';
 import { startSessionSchema } from '../../shared/protocol.ts';
-import type { Utterance } from '../../shared/session-messages.ts';
 import { fliteSpeech } from '../../testbed/audio.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
+import { FakeMediaOwner, isIn, isOut, isUtterance, utteranceAt } from '../fixtures/fake-media-owner.ts';
 
 const FRAME_SAMPLES = (INPUT_SAMPLE_RATE * INPUT_FRAME_MS) / 1000;
 const ANSWER = 'I have five years of experience building backend services.';
-/** Every wait is bounded. The longest: the answer (3 s of speech, then 1.7 s to end the turn). */
+/** The pipeline reports VAD lags every 2 s while audio flows. */
 const WAIT_MS = 15_000;
 
 const config = loadConfig({
@@ -39,118 +33,6 @@ const config = loadConfig({
   CENTRAL_SERVER_URL: 'http://127.0.0.1:8080/',
   PROVIDERS: 'offline',
 });
-
-/** What the pipeline did, in the order it happened: messages both ways and utterances. */
-type Entry =
-  | { dir: 'out'; message: ToMediaOwner }
-  | { dir: 'in'; message: FromMediaOwner }
-  | { dir: 'utterance'; utterance: Utterance };
-
-/** The media owner's end of the port, keeping one timeline of everything. */
-class FakeMediaOwner {
-  readonly timeline: Entry[] = [];
-  private readonly waiters = new Set<() => void>();
-  private readonly segmentS = new Map<number, number>();
-  private playing: number | undefined;
-
-  constructor(
-    private readonly port: MessagePort,
-    private readonly speech: SpeechStream,
-  ) {
-    port.on('message', (raw: unknown) => this.onPipelineMessage(parseToMediaOwner(raw)));
-  }
-
-  record(entry: Entry): void {
-    this.timeline.push(entry);
-    for (const wake of this.waiters) wake();
-  }
-
-  send(message: FromMediaOwner | Record<string, unknown>, transfer: ArrayBuffer[] = []): void {
-    this.record({ dir: 'in', message: message as FromMediaOwner });
-    this.port.postMessage(message, transfer);
-  }
-
-  /** Resolves with the index of the first entry (from `from` on) that `matches`, waiting for it if needed. */
-  waitFor(what: string, matches: (entry: Entry) => boolean, from = 0): Promise<number> {
-    const found = () => this.timeline.findIndex((entry, i) => i >= from && matches(entry));
-    let wake: () => void = () => {};
-    const arrived = new Promise<number>((resolve) => {
-      wake = () => {
-        const index = found();
-        if (index >= 0) resolve(index);
-      };
-      this.waiters.add(wake);
-      wake();
-    });
-    return withTimeout(arrived, WAIT_MS, what).finally(() => this.waiters.delete(wake));
-  }
-
-  /** Plays a segment the moment its audio is flushed, as if the room had heard it at once. */
-  private onPipelineMessage(message: ToMediaOwner): void {
-    this.record({ dir: 'out', message });
-    switch (message.type) {
-      case 'audio_out':
-        if (this.playing !== message.segment) {
-          this.playing = message.segment;
-          this.send({ type: 'playback_started', segment: message.segment, at: Date.now() });
-        }
-        this.segmentS.set(message.segment, (this.segmentS.get(message.segment) ?? 0) + message.samples.length / message.sampleRate);
-        break;
-      case 'audio_flush':
-        this.playing = undefined;
-        this.send({ type: 'playback_finished', segment: message.segment, positionS: this.segmentS.get(message.segment) ?? 0, interrupted: false });
-        break;
-      case 'audio_clear':
-        if (this.playing !== undefined) {
-          this.send({ type: 'playback_finished', segment: this.playing, positionS: this.segmentS.get(this.playing) ?? 0, interrupted: true });
-          this.playing = undefined;
-        }
-        break;
-      default:
-        break;
-    }
-  }
-
-  /**
-   * The candidate speaks `samples` at a microphone's pace (the VAD's times are wall-clock times),
-   * in 64 ms frames each with its own transferred buffer. Resolves after the last frame.
-   */
-  async speak(samples: Int16Array): Promise<void> {
-    const started = performance.now();
-    for (let offset = 0, n = 0; offset < samples.length; offset += FRAME_SAMPLES, n++) {
-      const due = started + n * INPUT_FRAME_MS - performance.now();
-      if (due > 0) await sleep(due);
-      const frame = new Int16Array(FRAME_SAMPLES);
-      frame.set(samples.subarray(offset, offset + FRAME_SAMPLES));
-      const speech = await this.speech.probabilities(frame);
-      this.send({ type: 'audio_in', samples: frame, speech }, [frame.buffer, speech.buffer]);
-    }
-  }
-
-  close(): void {
-    this.speech.close();
-    this.port.close();
-  }
-}
-
-const isOut =
-  <T extends ToMediaOwner['type']>(type: T, where: (m: Extract<ToMediaOwner, { type: T }>) => boolean = () => true) =>
-  (entry: Entry): boolean =>
-    entry.dir === 'out' && entry.message.type === type && where(entry.message as Extract<ToMediaOwner, { type: T }>);
-const isIn =
-  <T extends FromMediaOwner['type']>(type: T, where: (m: Extract<FromMediaOwner, { type: T }>) => boolean = () => true) =>
-  (entry: Entry): boolean =>
-    entry.dir === 'in' && entry.message.type === type && where(entry.message as Extract<FromMediaOwner, { type: T }>);
-const isUtterance =
-  (role: Utterance['role']) =>
-  (entry: Entry): boolean =>
-    entry.dir === 'utterance' && entry.utterance.role === role;
-
-function utteranceAt(owner: FakeMediaOwner, index: number): Utterance {
-  const entry = owner.timeline[index]!;
-  assert.equal(entry.dir, 'utterance');
-  return entry.utterance;
-}
 
 /** A pipeline on one end of a channel, this test's media owner on the other. */
 function startSession(detector: SpeechDetector, sessionId: string) {
