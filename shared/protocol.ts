@@ -18,7 +18,14 @@ export const LIMITS = {
   payloadBytes: 256 * 1024,
 } as const;
 
-const id = z.string().trim().min(1).max(LIMITS.idLength);
+// A lone surrogate cannot be put in a URL (encodeURIComponent throws), and session ids go into the
+// transcript URLs: such an id is refused here rather than stranding its transcripts.
+const id = z
+  .string()
+  .trim()
+  .min(1)
+  .max(LIMITS.idLength)
+  .refine((value) => !/\p{Surrogate}/u.test(value), { message: 'not well-formed text (a lone UTF-16 surrogate)' });
 const text = z.string().max(LIMITS.textLength);
 
 export const interviewPlanSchema = z.strictObject({
