@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the runtime, its demo and its tests need on a Debian machine, idempotently:
-#   - Debian packages: redis-server, iproute2, flite, pocketsphinx, pocketsphinx-en-us
+#   - Debian packages: redis-server, iproute2, nftables, flite, pocketsphinx, pocketsphinx-en-us
 #   - the LiveKit server, built once from the Go module proxy and cached outside the repo
 #   - node_modules, via `npm ci`, when missing or older than package-lock.json
 # A second run with everything in place finishes in about a second.
@@ -28,6 +28,7 @@ need_root() {
 declare -A DEB_FOR=(
   [redis-server]=redis-server
   [ip]=iproute2
+  [nft]=nftables # the fault suite's packet loss (testbed/packet-loss.ts)
   [flite]=flite
   [pocketsphinx_continuous]=pocketsphinx
 )

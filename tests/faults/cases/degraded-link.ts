@@ -1,26 +1,32 @@
-// The candidate's link degraded with tc netem (5% loss, 40 ms ± 40 ms delay, both directions): the
-// candidate gives the same two answers on a clean link and on the degraded one, in one interview.
-// What the row says: the turn latency (from the end of the answer to the reply's first audio, at
-// the candidate) and the words recognised (the user transcripts against what was said) on each.
-// What must hold: every answer gets a reply and a transcript, none is lost, and netem really sat on
-// the candidate's media (it passed and dropped packets). The seed picks which pass comes first;
-// netem's own losses come from the kernel's random generator and are not replayed by the seed.
-// A kernel without sch_netem (or a namespace without tc) fails the case at once, with the reason.
+// The candidate's link degraded: 5% random loss of its media in both directions, and 40 ms ± 40 ms
+// of delay where the kernel has sch_netem. The candidate gives the same answer on a clean link and
+// on the degraded one, in one interview (one turn each keeps the case under a minute). What the
+// row says: the turn latency (from the end of the answer to the reply's first audio, at the
+// candidate) and the words recognised (the user transcripts against what was said) on each. What
+// must hold: every answer gets a reply and a transcript, none is lost, and the impairment really
+// sat on the candidate's media (its counters saw the packets and dropped some). The seed picks
+// which pass comes first; the losses come from the kernel's random generator, not the seed.
+// With sch_netem, netem does both (testbed/netem.ts). Without it the loss comes from nftables
+// (testbed/packet-loss.ts), there is no jitter, and the row says so: nothing else such a kernel
+// has delays a packet at random. HTB and TBF only queue behind a rate, so their delay follows the
+// load; sch_fq (which sends each packet at the time a BPF filter may stamp on it) and sch_bpf are
+// not built; a userspace relay would be another link, not this one degraded.
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { DegradedLink, type NetemStats, assertNetemAvailable, udpPortsOf } from '../../../testbed/netem.ts';
+import { DegradedLink, netemUnavailableReason, udpPortsOf } from '../../../testbed/netem.ts';
+import { PacketLoss } from '../../../testbed/packet-loss.ts';
 import { words } from '../../../testbed/transcribe.ts';
 import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
 import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
 
-const NETEM = ['loss', '5%', 'delay', '40ms', '40ms'];
-/** Short questions make short replies: four turns stay within the case's minute. */
-const PLAN = { questions: ['Why Go?', 'Why Redis?', 'Why tests?', 'Why queues?'] };
-const ANSWERS = [
-  'I build payment systems in Go and I like distributed databases.',
-  'Redis keeps our session state and our queues fast and simple.',
-];
+const LOSS_PERCENT = 5;
+const NETEM = ['loss', `${LOSS_PERCENT}%`, 'delay', '40ms', '40ms'];
+/** Fewer packets than this in a direction means the impairment missed the candidate's media. */
+const MIN_PACKETS = 50;
+/** Short questions make short replies. */
+const PLAN = { questions: ['Why Go?', 'Why Redis?', 'Why tests?'] };
+const ANSWER = 'I build payment systems in Go and I like distributed databases.';
 const TURN_QUIET_MS = 1_000;
 
 interface Turn {
@@ -46,19 +52,60 @@ function wordOverlap(said: string, recognised: string): number {
 }
 
 const mean = (values: readonly number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+const share = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;
+
+/** The candidate's link made worse by what this kernel has. */
+interface Impairment {
+  /** Throws unless it saw the candidate's media and dropped some of it; says what it did. */
+  verify(): string;
+  /** Idempotent. */
+  remove(): void;
+}
+
+/** netem's loss and jitter when `netemMissing` is undefined, else the loss alone through nftables. */
+function impair(ports: readonly number[], netemMissing: string | undefined): Impairment {
+  if (netemMissing === undefined) {
+    const link = DegradedLink.apply({ ports, netem: NETEM });
+    return {
+      verify() {
+        const { packets, dropped } = link.stats();
+        if (packets < 2 * MIN_PACKETS || dropped === 0) {
+          throw new Error(`netem did not sit on the candidate's media: it passed ${packets} packets and dropped ${dropped}`);
+        }
+        return `netem passed ${packets} packets, dropped ${share(dropped, packets + dropped)}`;
+      },
+      remove: () => link.remove(),
+    };
+  }
+  const loss = PacketLoss.apply({ ports, percent: LOSS_PERCENT });
+  return {
+    verify() {
+      const { sent, sentDropped, received, receivedDropped } = loss.stats();
+      if (sent < MIN_PACKETS || received < MIN_PACKETS || sentDropped === 0 || receivedDropped === 0) {
+        throw new Error(
+          `the loss did not sit on the candidate's media: of ${sent} packets sent it dropped ${sentDropped}, ` +
+            `of ${received} received ${receivedDropped}`,
+        );
+      }
+      return `nftables dropped ${share(sentDropped, sent)} of ${sent} packets sent, ${share(receivedDropped, received)} of ${received} received`;
+    },
+    remove: () => loss.remove(),
+  };
+}
 
 export const faultCase: FaultCase = {
-  name: 'candidate link degraded (netem 5% loss, 40 ms jitter)',
+  name: 'candidate link degraded (5% loss, 40 ms jitter with sch_netem)',
   timeoutMs: 120_000,
   async run(seed) {
-    assertNetemAvailable();
+    const netemMissing = netemUnavailableReason();
+    const impairmentLabel = netemMissing === undefined ? `netem ${NETEM.join(' ')}` : `${netemMissing}: ${LOSS_PERCENT}% loss via nftables, no jitter`;
     const degradedFirst = seededRandom(seed)() < 0.5;
-    for (const text of ANSWERS) await cachedFliteSpeech(text);
+    await cachedFliteSpeech(ANSWER);
 
     const central = await CentralServer.start();
     let product: VoiceRuntime | undefined;
     let interview: LiveInterview | undefined;
-    let link: DegradedLink | undefined;
+    let impairment: Impairment | undefined;
     try {
       product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
       let runtimeExitedEarly = false;
@@ -70,22 +117,17 @@ export const faultCase: FaultCase = {
       if (ports.length === 0) throw new Error('the candidate has no UDP socket: nothing to degrade (media over TCP?)');
 
       const turns: Turn[] = [];
-      let netem: NetemStats = { packets: 0, dropped: 0 };
+      let impairmentDid = '';
       for (const degraded of degradedFirst ? [true, false] : [false, true]) {
-        if (degraded) link = DegradedLink.apply({ ports, netem: NETEM });
-        for (const text of ANSWERS) {
-          const startedAt = Date.now();
-          const latencyMs = await answer(interview, text, TURN_QUIET_MS);
-          turns.push({ text, degraded, startedAt, stoppedAt: Date.now(), latencyMs });
+        if (degraded) impairment = impair(ports, netemMissing);
+        const startedAt = Date.now();
+        const latencyMs = await answer(interview, ANSWER, TURN_QUIET_MS);
+        turns.push({ text: ANSWER, degraded, startedAt, stoppedAt: Date.now(), latencyMs });
+        if (impairment) {
+          impairmentDid = impairment.verify();
+          impairment.remove();
+          impairment = undefined;
         }
-        if (link) {
-          netem = link.stats();
-          link.remove();
-          link = undefined;
-        }
-      }
-      if (netem.packets < 100 || netem.dropped === 0) {
-        throw new Error(`netem did not sit on the candidate's media: it passed ${netem.packets} packets and dropped ${netem.dropped}`);
       }
 
       const { events: seen } = await terminateAndSettle(product, session);
@@ -109,7 +151,6 @@ export const faultCase: FaultCase = {
         const overlap = Math.round(100 * mean(indexes.map((i) => wordOverlap(turns[i]!.text, recognised[i]!))));
         return `turn ${latencies.join('/')} ms, words ${overlap}%`;
       };
-      const lossPct = ((100 * netem.dropped) / (netem.packets + netem.dropped)).toFixed(1);
       return {
         sessions: 1,
         sessionsAffected: 0,
@@ -117,11 +158,11 @@ export const faultCase: FaultCase = {
         ...transcriptColumns(tally),
         crashes: countCrashes(product, seen, runtimeExitedEarly),
         notes:
-          `clean: ${pass(false)}; netem ${NETEM.join(' ')}: ${pass(true)} ` +
-          `(${degradedFirst ? 'degraded first' : 'clean first'}; netem passed ${netem.packets} packets, dropped ${lossPct}%)`,
+          `${impairmentLabel}; clean: ${pass(false)}; degraded: ${pass(true)} ` +
+          `(${degradedFirst ? 'degraded first' : 'clean first'}; ${impairmentDid})`,
       };
     } finally {
-      link?.remove();
+      impairment?.remove();
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();
       await central.stop();
