@@ -7,36 +7,26 @@
 // reply. The same faults inside a full session: tests/faults/cases/provider-*.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MessageChannel } from 'node:worker_threads';
 import { installAgentsLogger } from '../../agent/agents-logging.ts';
-import { createProviders } from '../../agent/providers/index.ts';
 import { STOP_NOTICE } from '../../agent/voice/stop-notice.ts';
-import { VoicePipeline } from '../../agent/voice/voice-pipeline.ts';
-import { INPUT_SAMPLE_RATE } from '../../media/media-messages.ts';
 import { SpeechDetector } from '../../media/speech-detector.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { setLogLevel } from '../../shared/logging.ts';
-import { startSessionSchema } from '../../shared/protocol.ts';
 import { fliteSpeech } from '../../testbed/audio.ts';
-import { type FakeCartesia, startFakeCartesia } from '../../testbed/fakes/cartesia.ts';
-import { type FakeDeepgram, startFakeDeepgram } from '../../testbed/fakes/deepgram.ts';
-import { type FakeGemini, startFakeGemini } from '../../testbed/fakes/gemini.ts';
+import { startFakeCartesia } from '../../testbed/fakes/cartesia.ts';
+import { startFakeDeepgram } from '../../testbed/fakes/deepgram.ts';
+import { startFakeGemini } from '../../testbed/fakes/gemini.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
-import { FakeMediaOwner, isOut, isUtterance, utteranceAt } from '../fixtures/fake-media-owner.ts';
+import { type CloudFakes, FAKE_KEYS, cloudProviderEnv } from '../fixtures/cloud-fakes.ts';
+import { type FakeMediaOwner, isOut, isUtterance, utteranceAt, withSilenceAround } from '../fixtures/fake-media-owner.ts';
+import { startInProcessPipeline } from '../fixtures/in-process-pipeline.ts';
 
-const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. Please introduce yourself.';
 const ANSWER = 'I have five years of experience building backend services.';
 const REPLY = 'Thank you. How would you design a rate limiter?';
 /** Three retries: the STT reconnects after 0.2, 0.4 and 0.8 s; the LLM and TTS try 4 times. */
 const RETRIES = 3;
 const WAIT_MS = 15_000;
-
-interface Fakes {
-  readonly deepgram: FakeDeepgram;
-  readonly gemini: FakeGemini;
-  readonly cartesia: FakeCartesia;
-}
 
 // Each test has fakes of its own, so their outages cannot meet: they run side by side.
 describe('voice pipeline, in process, when a provider gives up', { concurrency: true }, () => {
@@ -47,9 +37,7 @@ describe('voice pipeline, in process, when a provider gives up', { concurrency: 
     installAgentsLogger('error');
     setLogLevel('error');
     detector = await SpeechDetector.load();
-    const speech = await fliteSpeech(ANSWER);
-    answer = new Int16Array(speech.samples.length + 1.2 * INPUT_SAMPLE_RATE);
-    answer.set(speech.samples, 0.2 * INPUT_SAMPLE_RATE);
+    answer = withSilenceAround((await fliteSpeech(ANSWER)).samples);
   });
 
   after(async () => {
@@ -60,14 +48,14 @@ describe('voice pipeline, in process, when a provider gives up', { concurrency: 
    * A pipeline on the cloud plugins, pointed at fakes of its own; `arrange` sets up their fault,
    * then the candidate joins once the pipeline asks for the room.
    */
-  async function startSession(name: string, arrange: (fakes: Fakes) => void = () => {}) {
-    const deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram });
+  async function startSession(name: string, arrange: (fakes: CloudFakes) => void = () => {}) {
+    const deepgram = await startFakeDeepgram({ apiKey: FAKE_KEYS.deepgram });
     const gemini = await startFakeGemini({
-      apiKey: KEYS.google,
+      apiKey: FAKE_KEYS.google,
       replies: (request) => (JSON.stringify(request.contents).includes('five years') ? REPLY : GREETING),
     });
-    const cartesia = await startFakeCartesia({ apiKey: KEYS.cartesia, msPerCharacter: 10 });
-    const fakes: Fakes = { deepgram, gemini, cartesia };
+    const cartesia = await startFakeCartesia({ apiKey: FAKE_KEYS.cartesia, msPerCharacter: 10 });
+    const fakes: CloudFakes = { deepgram, gemini, cartesia };
     arrange(fakes);
     const config = loadConfig({
       LIVEKIT_URL: 'ws://127.0.0.1:7880',
@@ -75,48 +63,18 @@ describe('voice pipeline, in process, when a provider gives up', { concurrency: 
       LIVEKIT_API_SECRET: 'livekit-secret-value-1',
       REDIS_URL: 'redis://127.0.0.1:6379',
       CENTRAL_SERVER_URL: 'http://127.0.0.1:8080/',
-      PROVIDERS: 'cloud',
-      DEEPGRAM_API_KEY: KEYS.deepgram,
-      GOOGLE_API_KEY: KEYS.google,
-      CARTESIA_API_KEY: KEYS.cartesia,
-      DEEPGRAM_BASE_URL: deepgram.url,
-      GOOGLE_BASE_URL: gemini.baseUrl,
-      CARTESIA_BASE_URL: cartesia.baseUrl,
+      ...cloudProviderEnv(fakes),
       PROVIDER_RETRIES: String(RETRIES),
       PROVIDER_RETRY_INTERVAL_S: '0.2',
     });
-    const channel = new MessageChannel();
-    const owner = new FakeMediaOwner(channel.port2, detector.stream());
-    const spec = startSessionSchema.parse({ session_id: name, room_id: `room-${name}` });
-    const providers = createProviders(config, {});
-    const pipeline = new VoicePipeline(
-      {
-        assignment: { jobId: `job-${name}`, spec, resumed: false, conversation: [] },
-        config,
-        media: channel.port1,
-        utterance: (utterance) => owner.record({ dir: 'utterance', utterance }),
-        vadLag: () => {},
-      },
-      providers,
-    );
-    const abort = new AbortController();
-    const ran = pipeline.run(abort.signal);
-    ran.catch(() => {}); // each test awaits it
-    await owner.waitFor('open', isOut('open'));
-    owner.send({ type: 'room', event: 'connected' });
-    owner.send({ type: 'candidate', event: 'joined', identity: 'candidate' });
+    const pipeline = startInProcessPipeline({ config, detector, sessionId: name });
+    await pipeline.join();
     return {
       ...fakes,
-      owner,
-      ran,
+      owner: pipeline.owner,
+      ran: pipeline.ran,
       async close(): Promise<void> {
-        abort.abort();
-        await ran.catch(() => {});
         await pipeline.close();
-        owner.close();
-        await providers.stt.close();
-        await providers.tts.close();
-        await providers.llm.aclose();
         await Promise.all([deepgram.stop(), gemini.stop(), cartesia.stop()]);
       },
     };

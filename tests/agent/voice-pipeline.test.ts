@@ -7,18 +7,15 @@
 // owner sends them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
-import { MessageChannel } from 'node:worker_threads';
 import { installAgentsLogger } from '../../agent/agents-logging.ts';
-import { createProviders } from '../../agent/providers/index.ts';
-import { VoicePipeline } from '../../agent/voice/voice-pipeline.ts';
 import { INPUT_FRAME_MS, INPUT_SAMPLE_RATE, type ToMediaOwner } from '../../media/media-messages.ts';
 import { SpeechDetector } from '../../media/speech-detector.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { setLogLevel } from '../../shared/logging.ts';
-import { startSessionSchema } from '../../shared/protocol.ts';
 import { fliteSpeech } from '../../testbed/audio.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
-import { FakeMediaOwner, isIn, isOut, isUtterance, utteranceAt } from '../fixtures/fake-media-owner.ts';
+import { isIn, isOut, isUtterance, utteranceAt, withSilenceAround } from '../fixtures/fake-media-owner.ts';
+import { startInProcessPipeline } from '../fixtures/in-process-pipeline.ts';
 
 const FRAME_SAMPLES = (INPUT_SAMPLE_RATE * INPUT_FRAME_MS) / 1000;
 const ANSWER = 'I have five years of experience building backend services.';
@@ -34,51 +31,26 @@ const config = loadConfig({
   PROVIDERS: 'offline',
 });
 
-/** A pipeline on one end of a channel, this test's media owner on the other. */
+/** A pipeline on one end of a channel, this test's media owner on the other, and the VAD lags it reports. */
 function startSession(detector: SpeechDetector, sessionId: string) {
-  const channel = new MessageChannel();
-  const owner = new FakeMediaOwner(channel.port2, detector.stream());
-  const spec = startSessionSchema.parse({ session_id: sessionId, room_id: `room-${sessionId}` });
-  const providers = createProviders(config, spec.interview ?? {});
   const vadLags: number[] = [];
   let reported: (lags: number[]) => void = () => {};
   const vadLagReport = withTimeout(new Promise<number[]>((resolve) => (reported = resolve)), WAIT_MS, 'a VAD lag report');
   vadLagReport.catch(() => {}); // awaited only by the test that needs it
-  const pipeline = new VoicePipeline(
-    {
-      assignment: { jobId: `job-${sessionId}`, spec, resumed: false, conversation: [] },
-      config,
-      media: channel.port1,
-      utterance: (utterance) => owner.record({ dir: 'utterance', utterance }),
-      vadLag: (lags) => {
-        vadLags.push(...lags);
-        reported(lags);
-      },
-    },
-    providers,
-  );
-  const abort = new AbortController();
-  const ran = pipeline.run(abort.signal);
+  const vadLag = (lags: number[]) => {
+    vadLags.push(...lags);
+    reported(lags);
+  };
+  const session = startInProcessPipeline({ config, detector, sessionId, vadLag });
   return {
-    owner,
-    ran,
+    ...session,
     vadLags,
     /** The first VAD lags the pipeline reports (every 2 s while audio flows). */
     vadLagReport,
-    /** Candidate joins once the pipeline asked for the room; resolves when it did. */
-    async join(): Promise<void> {
-      await owner.waitFor('open', isOut('open'));
-      owner.send({ type: 'room', event: 'connected' });
-      owner.send({ type: 'candidate', event: 'joined', identity: 'candidate' });
-    },
+    /** Closes everything; the run must have ended as stopped (by the abort). */
     async close(): Promise<void> {
-      abort.abort();
-      assert.equal(await ran, 'stopped');
-      await pipeline.close();
-      owner.close();
-      await providers.stt.close();
-      await providers.tts.close();
-      await providers.llm.aclose();
+      await session.close();
+      assert.equal(await session.ran, 'stopped');
     },
   };
 }
@@ -94,9 +66,7 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
     detector = await SpeechDetector.load();
     const speech = await fliteSpeech(ANSWER);
     assert.equal(speech.sampleRate, INPUT_SAMPLE_RATE);
-    // A little silence before, a second after: the VAD hears speech start and end (500 ms of silence).
-    answer = new Int16Array(speech.samples.length + 1.2 * INPUT_SAMPLE_RATE);
-    answer.set(speech.samples, 0.2 * INPUT_SAMPLE_RATE);
+    answer = withSilenceAround(speech.samples);
   });
 
   after(async () => {

@@ -1,12 +1,14 @@
 // What the control-stream fault cases share: writing entries to a room's stream, waiting for their
-// rejections (or for the session's end, which must not come), and a room's next session.
+// rejections (or for the session's end, which must not come), a room's next session, and the row
+// of sessions ended by TERMINATE.
 import { randomUUID } from 'node:crypto';
 import type { CentralServer } from '../../testbed/central-server.ts';
 import type { ReceivedAudio, SyntheticParticipant } from '../../testbed/participant.ts';
 import type { SessionEvent } from '../../testbed/runtime-process.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
 import type { VoiceRuntime } from '../../testbed/voice-runtime.ts';
-import { type TranscriptTally, tallyTranscripts } from './interview-outcome.ts';
+import type { FaultOutcome } from './fault-case.ts';
+import { type CaseRuntime, countCrashes, interviewRow, tallySessions } from './interview-outcome.ts';
 
 export const CONTROL_GROUP = 'interviewer-runtime';
 export const controlStream = (roomId: string): string => `agent_control:${roomId}`;
@@ -56,17 +58,22 @@ export async function nextSessionInRoom(
   return { session, heard };
 }
 
-/** `tallyTranscripts` over several sessions, summed; `candidateTurns` as the candidate lived each. */
-export async function tallySessions(options: {
-  product: VoiceRuntime;
+/**
+ * The row of a case whose sessions (the first, the room's next) were each ended by TERMINATE:
+ * throws unless each ended exactly once, that way. Each session's transcript is its greeting.
+ */
+export async function terminatedSessionsRow(options: {
+  product: CaseRuntime;
   central: CentralServer;
-  sessions: { sessionId: string; candidateTurns: number }[];
-}): Promise<TranscriptTally> {
-  const { product, central, sessions } = options;
-  const total = { expected: 0, delivered: 0, duplicates: 0, keysReused: 0 };
-  for (const { sessionId, candidateTurns } of sessions) {
-    const tally = await tallyTranscripts({ product, central, sessionId, candidateTurns });
-    for (const key of Object.keys(total) as (keyof TranscriptTally)[]) total[key] += tally[key];
-  }
-  return total;
+  sessions: readonly { session_id: string }[];
+  notes: string;
+}): Promise<FaultOutcome> {
+  const { product, central, sessions, notes } = options;
+  const { events } = product;
+  const seen = sessions.flatMap((s) => events.of(s.session_id));
+  const ends = sessions.map((s) => events.of(s.session_id, 'SESSION_ENDED'));
+  if (ends.some((e) => e.length !== 1)) throw new Error(`SESSION_ENDED per session: ${ends.map((e) => e.length).join(', ')}, expected one each`);
+  if (ends.some(([e]) => e!.data.reason !== 'terminated')) throw new Error(`sessions ended ${ends.map(([e]) => JSON.stringify(e!.data)).join(', ')}, expected terminated`);
+  const tally = await tallySessions({ product, central, sessions: sessions.map((s) => ({ sessionId: s.session_id, candidateTurns: 1 })) });
+  return interviewRow({ sessions: sessions.length, events: seen, tally, crashes: countCrashes(product, seen, product.exitedEarly()), notes });
 }

@@ -2,11 +2,12 @@
 // expected against those the central server accepted, and the crashes. "Expected" is the most of
 // what the candidate lived through (answers given, interviewer turns heard), what the runtime
 // finalized (its "transcript queued" lines), and the sequences Redis handed out: a transcript lost
-// anywhere between the room and the central server shows up as a shortfall.
+// anywhere between the room and the central server shows up as a shortfall. Also the runtime a
+// case starts, watched from the start so that an exit before the row is made counts as a crash.
 import type { Job } from 'bullmq';
 import type { CentralServer } from '../../testbed/central-server.ts';
-import { type SessionEvent, dispatchQueueEvents } from '../../testbed/runtime-process.ts';
-import type { VoiceRuntime } from '../../testbed/voice-runtime.ts';
+import { type RuntimeProcess, type SessionEvent, dispatchQueueEvents } from '../../testbed/runtime-process.ts';
+import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 import type { FaultOutcome } from './fault-case.ts';
 
 /** Session ends that mean a thread or process died, not that the session was asked to end. */
@@ -31,6 +32,27 @@ export function countCrashes(product: VoiceRuntime, events: readonly SessionEven
   ).length;
   const threadCrashes = product.runtime.logs.filter((l) => CRASH_LOG_LINES.has(l.message)).length;
   return sessionCrashes + threadCrashes + (runtimeExitedEarly ? 1 : 0);
+}
+
+/**
+ * Whether `runtime` has exited on its own so far: asked when the row is made, before the case
+ * stops it, an exit is a crash.
+ */
+export function watchEarlyExit(runtime: RuntimeProcess): () => boolean {
+  let exited = false;
+  void runtime.exited.then(() => (exited = true));
+  return () => exited;
+}
+
+/** The product a case runs its fault against, watched for an early exit from the start. */
+export interface CaseRuntime extends VoiceRuntime {
+  readonly exitedEarly: () => boolean;
+}
+
+/** The product on a private stack, its transcripts going to `central`; `env` adds to its configuration. */
+export async function startCaseRuntime(central: CentralServer, env: Record<string, string> = {}): Promise<CaseRuntime> {
+  const product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, ...env });
+  return { ...product, exitedEarly: watchEarlyExit(product.runtime) };
 }
 
 /** The START job of `sessionId` (the one startInterview enqueued). */
@@ -125,12 +147,49 @@ export async function tallyTranscripts(options: {
   };
 }
 
-/** The row's transcript and crash columns for one session. */
-export function transcriptColumns(tally: TranscriptTally): Pick<FaultOutcome, 'transcriptsExpected' | 'transcriptsDelivered' | 'duplicates' | 'keysReused'> {
+/** `tallyTranscripts` over several sessions, summed; `candidateTurns` as the candidate lived each. */
+export async function tallySessions(options: {
+  product: VoiceRuntime;
+  central: CentralServer;
+  sessions: { sessionId: string; candidateTurns: number }[];
+}): Promise<TranscriptTally> {
+  const { product, central, sessions } = options;
+  const tallies: TranscriptTally[] = [];
+  for (const { sessionId, candidateTurns } of sessions) tallies.push(await tallyTranscripts({ product, central, sessionId, candidateTurns }));
+  return sumTallies(tallies);
+}
+
+/** Several sessions' tallies as one. */
+export function sumTallies(tallies: readonly TranscriptTally[]): TranscriptTally {
+  const total = { expected: 0, delivered: 0, duplicates: 0, keysReused: 0 };
+  for (const tally of tallies) for (const key of Object.keys(total) as (keyof TranscriptTally)[]) total[key] += tally[key];
+  return total;
+}
+
+/**
+ * A live-interview case's row: `events` are its sessions' (summarized), `tally` their transcripts.
+ * One session, none affected, unless the case says otherwise.
+ */
+export function interviewRow(options: {
+  sessions?: number;
+  sessionsAffected?: number;
+  events: readonly SessionEvent[];
+  tally: TranscriptTally;
+  crashes: number;
+  generatedInputs?: number;
+  notes: string;
+}): FaultOutcome {
+  const { sessions = 1, sessionsAffected = 0, events, tally, crashes, generatedInputs, notes } = options;
   return {
+    sessions,
+    sessionsAffected,
+    events: summarizeEvents(events),
     transcriptsExpected: tally.expected,
     transcriptsDelivered: tally.delivered,
     duplicates: tally.duplicates,
     keysReused: tally.keysReused,
+    crashes,
+    ...(generatedInputs === undefined ? {} : { generatedInputs }),
+    notes,
   };
 }

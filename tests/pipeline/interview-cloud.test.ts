@@ -15,8 +15,8 @@ import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../../testbed/par
 import type { Stack } from '../../testbed/stack.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
 import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
+import { FAKE_KEYS, cloudProviderEnv } from '../fixtures/cloud-fakes.ts';
 
-const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. I am your interviewer today. Please introduce yourself.';
 const FIRST_QUESTION = 'Thank you. How would you design a rate limiter for a public API?';
 const CANDIDATE_SAYS = 'I build payment systems in Go and Python.';
@@ -47,24 +47,15 @@ describe('interview on the cloud plugins against protocol fakes', () => {
 
   before(async () => {
     central = await CentralServer.start();
-    deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50 });
+    deepgram = await startFakeDeepgram({ apiKey: FAKE_KEYS.deepgram, finalLatencyMs: 50 });
     gemini = await startFakeGemini({
-      apiKey: KEYS.google,
+      apiKey: FAKE_KEYS.google,
       replies: (request) => replyTo(lastUserText(request)),
       firstTokenMs: 100,
       interChunkMs: 10,
     });
-    cartesia = await startFakeCartesia({ apiKey: KEYS.cartesia, timeToFirstAudioMs: 80 });
-    product = await startVoiceRuntime({
-      PROVIDERS: 'cloud',
-      DEEPGRAM_API_KEY: KEYS.deepgram,
-      GOOGLE_API_KEY: KEYS.google,
-      CARTESIA_API_KEY: KEYS.cartesia,
-      DEEPGRAM_BASE_URL: deepgram.url,
-      GOOGLE_BASE_URL: gemini.baseUrl,
-      CARTESIA_BASE_URL: cartesia.baseUrl,
-      CENTRAL_SERVER_URL: central.url,
-    });
+    cartesia = await startFakeCartesia({ apiKey: FAKE_KEYS.cartesia, timeToFirstAudioMs: 80 });
+    product = await startVoiceRuntime({ ...cloudProviderEnv({ deepgram, gemini, cartesia }), CENTRAL_SERVER_URL: central.url });
     ({ stack, queue } = product);
   });
   after(async () => {

@@ -6,16 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, tallyTranscripts, terminateAndSettle } from '../interview-outcome.ts';
 import { sessionSettled } from '../settled.ts';
-
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
-/** Long enough (8 words or more) to get the next question rather than a follow-up. */
-const ANSWER = 'I build payment systems in Go and I like distributed databases.';
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
+import { ANSWER, SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 
 export const faultCase: FaultCase = {
   name: 'candidate never joins',
@@ -26,18 +21,16 @@ export const faultCase: FaultCase = {
     await cachedFliteSpeech(ANSWER); // rendered before the interview
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let neighbour: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, CANDIDATE_JOIN_TIMEOUT_S: String(joinTimeoutS) });
+      product = await startCaseRuntime(central, { CANDIDATE_JOIN_TIMEOUT_S: String(joinTimeoutS) });
       const { events } = product;
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
-      neighbour = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      neighbour = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
 
       // The lonely START, while the neighbour's interview runs.
       const lonely = { session_id: randomUUID(), room_id: `interview-${randomUUID()}` };
-      await product.queue.add('START_SESSION', { ...lonely, interview: PLAN });
+      await product.queue.add('START_SESSION', { ...lonely, interview: SHORT_PLAN });
       await events.until(() => events.of(lonely.session_id, 'SESSION_ENDED').length >= 1, (joinTimeoutS + 20) * 1_000);
       const lonelyResult = await sessionSettled(product, lonely.session_id);
       const lonelyEvents = events.of(lonely.session_id);
@@ -58,17 +51,15 @@ export const faultCase: FaultCase = {
       // The neighbour: the greeting, the answer, the reply. The lonely session: none.
       const tally = await tallyTranscripts({ product, central, sessionId: neighbour.session.session_id, candidateTurns: 3 });
       const seen = [...lonelyEvents, ...neighbourEvents];
-      return {
+      return interviewRow({
         sessions: 2,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        transcriptsDelivered: tally.delivered + lonelyTranscripts,
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+        events: seen,
+        tally: { ...tally, delivered: tally.delivered + lonelyTranscripts },
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes:
           `join timeout ${joinTimeoutS} s: ended ${waitedMs} ms after SESSION_STARTED (${JSON.stringify(lonelyResult)}); ` +
           `neighbour's turn after it ${turnMs} ms, ${JSON.stringify(neighbourResult)}`,
-      };
+      });
     } finally {
       await neighbour?.candidate.leave().catch(() => {});
       await product?.stop();

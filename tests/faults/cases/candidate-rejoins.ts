@@ -3,25 +3,20 @@
 // second greeting) with no SESSION_ENDED in between. Then the candidate leaves for good: exactly one
 // SESSION_ENDED `participant_left`, no sooner than the grace period after the leave. The seed picks
 // how long after the greeting the candidate drops and how long they stay away.
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import { SyntheticParticipant } from '../../../testbed/participant.ts';
 import { withTimeout } from '../../../testbed/timeout.ts';
-import { type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, tallyTranscripts } from '../interview-outcome.ts';
 import { sessionSettled } from '../settled.ts';
+import { ANSWER, SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 
 const GRACE_S = 5;
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
-/** Long enough (8 words or more) to get the next question rather than a follow-up. */
-const ANSWER = 'I build payment systems in Go and I like distributed databases.';
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
 /** The event's clock and ours are the same machine's; this covers the event's rounding and a late timer. */
 const CLOCK_SLACK_MS = 250;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const faultCase: FaultCase = {
   name: 'candidate drops and rejoins within the grace period, then leaves',
@@ -34,14 +29,12 @@ export const faultCase: FaultCase = {
     await cachedFliteSpeech(ANSWER); // rendered before the interview
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     const candidates: SyntheticParticipant[] = [];
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, PARTICIPANT_LEFT_GRACE_S: String(GRACE_S) });
+      product = await startCaseRuntime(central, { PARTICIPANT_LEFT_GRACE_S: String(GRACE_S) });
       const { events, stack } = product;
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
-      const interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      const interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session } = interview;
       candidates.push(interview.candidate);
 
@@ -61,7 +54,7 @@ export const faultCase: FaultCase = {
       // Where it stopped: the reply to the answer after the rejoin is the plan's first question.
       await central.until(() => central.transcripts(session.session_id).length >= 3, 10_000, 'the reply after the rejoin');
       const afterRejoin = central.transcripts(session.session_id).find((t) => t.sequence === 3)!;
-      if (afterRejoin.role !== 'agent' || !afterRejoin.text.includes(PLAN.questions[0]!) || /welcome/i.test(afterRejoin.text)) {
+      if (afterRejoin.role !== 'agent' || !afterRejoin.text.includes(SHORT_PLAN.questions[0]!) || /welcome/i.test(afterRejoin.text)) {
         throw new Error(`the interview did not carry on where it stopped: the reply after the rejoin was ${afterRejoin.role} "${afterRejoin.text}"`);
       }
 
@@ -77,14 +70,12 @@ export const faultCase: FaultCase = {
 
       // The greeting, the answer, the reply.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 3 });
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes: `dropped ${dropAfterMs} ms after the greeting, away ${awayMs} ms (grace ${GRACE_S} s); ended ${endedAfterMs} ms after leaving for good; job ${JSON.stringify(result)}`,
-      };
+      });
     } finally {
       for (const candidate of candidates) await candidate.leave().catch(() => {});
       await product?.stop();

@@ -16,9 +16,10 @@ import { CentralServer } from '../../../testbed/central-server.ts';
 import { DegradedLink, netemUnavailableReason, udpPortsOf } from '../../../testbed/netem.ts';
 import { PacketLoss } from '../../../testbed/packet-loss.ts';
 import { words } from '../../../testbed/transcribe.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, tallyTranscripts, terminateAndSettle } from '../interview-outcome.ts';
+import { ANSWER } from '../short-interview.ts';
 
 const LOSS_PERCENT = 5;
 const NETEM = ['loss', `${LOSS_PERCENT}%`, 'delay', '40ms', '40ms'];
@@ -26,7 +27,6 @@ const NETEM = ['loss', `${LOSS_PERCENT}%`, 'delay', '40ms', '40ms'];
 const MIN_PACKETS = 50;
 /** Short questions make short replies. */
 const PLAN = { questions: ['Why Go?', 'Why Redis?', 'Why tests?'] };
-const ANSWER = 'I build payment systems in Go and I like distributed databases.';
 const TURN_QUIET_MS = 1_000;
 
 interface Turn {
@@ -103,13 +103,11 @@ export const faultCase: FaultCase = {
     await cachedFliteSpeech(ANSWER);
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     let impairment: Impairment | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
+      product = await startCaseRuntime(central);
       interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
       const { session } = interview;
       // The candidate is this process's only rtc-node participant: its UDP sockets are its media.
@@ -151,16 +149,14 @@ export const faultCase: FaultCase = {
         const overlap = Math.round(100 * mean(indexes.map((i) => wordOverlap(turns[i]!.text, recognised[i]!))));
         return `turn ${latencies.join('/')} ms, words ${overlap}%`;
       };
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes:
           `${impairmentLabel}; clean: ${pass(false)}; degraded: ${pass(true)} ` +
           `(${degradedFirst ? 'degraded first' : 'clean first'}; ${impairmentDid})`,
-      };
+      });
     } finally {
       impairment?.remove();
       await interview?.candidate.leave().catch(() => {});

@@ -11,18 +11,11 @@ import { ECHO_BOUNDS, bounded } from '../../../shared/bounded.ts';
 import { LOG_LIMITS } from '../../../shared/logging.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import type { SessionEvent } from '../../../testbed/runtime-process.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, type VoiceRuntime, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
 import { anyJson, controlString, deeplyNested, hostileString, longString, notAnObject, withField } from '../hostile-input.ts';
-import {
-  assertStartedAndEndedOnce,
-  countCrashes,
-  startJobOf,
-  summarizeEvents,
-  tallyTranscripts,
-  terminateAndSettle,
-  transcriptColumns,
-} from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, startJobOf, tallyTranscripts, terminateAndSettle } from '../interview-outcome.ts';
+import { TURN_QUIET_MS } from '../short-interview.ts';
 
 const GENERATED_ENTRIES = 10_000;
 /** Megabyte-sized names, payloads and fields: few, each costs the stream and the reader real memory. */
@@ -247,13 +240,11 @@ export const faultCase: FaultCase = {
     const entries = generate(seed);
     const expected = expectedEffects(entries);
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
-      interview = await startInterview(product, {}, 1_200);
+      product = await startCaseRuntime(central);
+      interview = await startInterview(product, {}, TURN_QUIET_MS);
       const { session } = interview;
       const { events, redis } = product;
       const stream = `agent_control:${session.room_id}`;
@@ -313,7 +304,7 @@ export const faultCase: FaultCase = {
         await events.until(() => events.of(session.session_id, 'MODE_CHANGED').length >= finalModeChanges, 10_000);
       }
       // ...and the session still answers.
-      const replyMs = await answer(interview, 'I would keep a token bucket for every client in a shared store.', 1_200);
+      const replyMs = await answer(interview, 'I would keep a token bucket for every client in a shared store.', TURN_QUIET_MS);
 
       // What the valid entries saved, as the last one left it, and how many were applied.
       const job = await startJobOf(product, session.session_id);
@@ -342,17 +333,15 @@ export const faultCase: FaultCase = {
       // The greeting, the answer and its reply.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 3 });
       const valid = entries.filter((entry) => entry.valid).length;
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         generatedInputs: entries.length,
         notes:
           `${entries.length - valid} invalid rejected with reasons, ${valid} valid applied in order (${expected.modeChanges.length} mode changes), ` +
           `read in ${floodSeconds} s; the next answer's reply ${replyMs} ms after its end; longest log line ${longestLine} chars`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();

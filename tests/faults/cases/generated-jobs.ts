@@ -11,7 +11,7 @@ import { ECHO_BOUNDS } from '../../../shared/bounded.ts';
 import { LOG_LIMITS } from '../../../shared/logging.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import { dispatchQueueEvents } from '../../../testbed/runtime-process.ts';
-import { type VoiceRuntime, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import type { VoiceRuntime } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
 import {
   anyJson,
@@ -26,7 +26,7 @@ import {
   withField,
   withoutField,
 } from '../hostile-input.ts';
-import { countCrashes, summarizeEvents } from '../interview-outcome.ts';
+import { type CaseRuntime, countCrashes, startCaseRuntime, summarizeEvents } from '../interview-outcome.ts';
 
 const GENERATED_JOBS = 2_000;
 /** Megabyte-sized names, ids and field names: few, they cost Redis and the runtime real memory. */
@@ -273,13 +273,11 @@ export const faultCase: FaultCase = {
   async run(seed) {
     const jobs = generate(seed);
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let finished: FinishedJobs | undefined;
     try {
       // Valid STARTs have no candidate: they end participant_left after this.
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, CANDIDATE_JOIN_TIMEOUT_S: '2' });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
+      product = await startCaseRuntime(central, { CANDIDATE_JOIN_TIMEOUT_S: '2' });
       const seriesBefore = interviewerSeries(await scrapeMetrics(product)).length;
       finished = new FinishedJobs(product.stack.redisUrl);
       await finished.ready();
@@ -347,7 +345,7 @@ export const faultCase: FaultCase = {
         transcriptsDelivered: central.accepted.filter((r) => r.endpoint === 'transcripts').length,
         duplicates: 0,
         keysReused: central.conflicts().length,
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         generatedInputs: jobs.length,
         notes:
           `${malformed} malformed failed at once naming their field, ${jobs.length - malformed - VALID_STARTS} STOPs and ${VALID_STARTS} STARTs ran, ` +

@@ -5,15 +5,14 @@
 // session starts and takes commands. The seed picks the sizes.
 import { readFile } from 'node:fs/promises';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type LiveInterview, type VoiceRuntime, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
-import { assertStreamDrained, controlStream, nextSessionInRoom, rejections, tallySessions } from '../control-entries.ts';
+import { type LiveInterview, startInterview } from '../../../testbed/voice-runtime.ts';
+import { assertStreamDrained, controlStream, nextSessionInRoom, rejections, terminatedSessionsRow } from '../control-entries.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { countCrashes, summarizeEvents, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, startCaseRuntime, terminateAndSettle } from '../interview-outcome.ts';
+import { TURN_QUIET_MS } from '../short-interview.ts';
 
 const ENTRIES = 100;
 const MB = 1024 * 1024;
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
 /** How much the runtime's peak RSS may grow while it handles the burst (a fraction of one entry's worth per entry). */
 const RSS_GROWTH_LIMIT_MB = 64;
 
@@ -31,13 +30,11 @@ export const faultCase: FaultCase = {
     const sizes = Array.from({ length: ENTRIES }, () => Math.round(MB + random() * 4 * MB));
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url, SESSION_HEAP_MB: '256' });
+      product = await startCaseRuntime(central, { SESSION_HEAP_MB: '256' });
       const { events, runtime, redis } = product;
-      let runtimeExitedEarly = false;
-      void runtime.exited.then(() => (runtimeExitedEarly = true));
       interview = await startInterview(product, {}, TURN_QUIET_MS);
       const first = interview.session;
       const stream = controlStream(first.room_id);
@@ -69,23 +66,12 @@ export const faultCase: FaultCase = {
       await terminateAndSettle(product, next.session);
       if (events.of(next.session.session_id, 'COMMAND_REJECTED').length > 0) throw new Error('the next session was handed rejected entries again');
 
-      const sessions = [first, next.session];
-      const seen = sessions.flatMap((s) => events.of(s.session_id));
-      const ends = sessions.map((s) => events.of(s.session_id, 'SESSION_ENDED'));
-      if (ends.some((e) => e.length !== 1)) throw new Error(`SESSION_ENDED per session: ${ends.map((e) => e.length).join(', ')}, expected one each`);
-      const affected = ends.filter(([e]) => e!.data.reason !== 'terminated').length;
-      if (affected > 0) throw new Error(`sessions ended ${ends.map(([e]) => JSON.stringify(e!.data)).join(', ')}, expected terminated`);
-
-      // Each session: its greeting.
-      const tally = await tallySessions({ product, central, sessions: sessions.map((s) => ({ sessionId: s.session_id, candidateTurns: 1 })) });
-      return {
-        sessions: sessions.length,
-        sessionsAffected: affected,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return terminatedSessionsRow({
+        product,
+        central,
+        sessions: [first, next.session],
         notes: `${Math.round(sizes.reduce((a, b) => a + b, 0) / MB)} MB in ${ENTRIES} entries; runtime peak RSS +${peakGrowthMb} MB`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();

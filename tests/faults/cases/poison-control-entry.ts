@@ -4,16 +4,15 @@
 // candidate, takes commands, and is not handed any of them again. The seed picks which inherited
 // names go in besides the four always there, and their order.
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type LiveInterview, type VoiceRuntime, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
-import { assertStreamDrained, controlStream, nextSessionInRoom, rejections, tallySessions } from '../control-entries.ts';
+import { type LiveInterview, startInterview } from '../../../testbed/voice-runtime.ts';
+import { assertStreamDrained, controlStream, nextSessionInRoom, rejections, terminatedSessionsRow } from '../control-entries.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { countCrashes, summarizeEvents, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, startCaseRuntime, terminateAndSettle } from '../interview-outcome.ts';
+import { TURN_QUIET_MS } from '../short-interview.ts';
 
 /** Always sent; the seed adds some of OTHERS. */
 const ALWAYS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
 const OTHERS = ['valueOf', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__lookupSetter__'];
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
 
 export const faultCase: FaultCase = {
   name: 'control entries named after inherited properties',
@@ -23,13 +22,11 @@ export const faultCase: FaultCase = {
     const names = [...ALWAYS, ...OTHERS.filter(() => random() < 0.5)].sort(() => random() - 0.5);
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
-      const { events, runtime, redis } = product;
-      let runtimeExitedEarly = false;
-      void runtime.exited.then(() => (runtimeExitedEarly = true));
+      product = await startCaseRuntime(central);
+      const { events, redis } = product;
       interview = await startInterview(product, {}, TURN_QUIET_MS);
       const first = interview.session;
 
@@ -60,23 +57,12 @@ export const faultCase: FaultCase = {
       if (events.of(next.session.session_id, 'COMMAND_REJECTED').length > 0) throw new Error('the next session was handed the rejected entries again');
       await assertStreamDrained(product, first.room_id);
 
-      const sessions = [first, next.session];
-      const seen = sessions.flatMap((s) => events.of(s.session_id));
-      const ends = sessions.map((s) => events.of(s.session_id, 'SESSION_ENDED'));
-      if (ends.some((e) => e.length !== 1)) throw new Error(`SESSION_ENDED per session: ${ends.map((e) => e.length).join(', ')}, expected one each`);
-      const affected = ends.filter(([e]) => e!.data.reason !== 'terminated').length;
-      if (affected > 0) throw new Error(`sessions ended ${ends.map(([e]) => JSON.stringify(e!.data)).join(', ')}, expected terminated`);
-
-      // Each session: its greeting.
-      const tally = await tallySessions({ product, central, sessions: sessions.map((s) => ({ sessionId: s.session_id, candidateTurns: 1 })) });
-      return {
-        sessions: sessions.length,
-        sessionsAffected: affected,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return terminatedSessionsRow({
+        product,
+        central,
+        sessions: [first, next.session],
         notes: `commands ${names.join(', ')}`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();

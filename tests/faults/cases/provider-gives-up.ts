@@ -8,34 +8,28 @@
 import { randomUUID } from 'node:crypto';
 import { STOP_NOTICE } from '../../../agent/voice/stop-notice.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type FakeCartesia, startFakeCartesia } from '../../../testbed/fakes/cartesia.ts';
-import { type FakeDeepgram, startFakeDeepgram } from '../../../testbed/fakes/deepgram.ts';
-import { type FakeGemini, startFakeGemini } from '../../../testbed/fakes/gemini.ts';
+import { startFakeCartesia } from '../../../testbed/fakes/cartesia.ts';
+import { startFakeDeepgram } from '../../../testbed/fakes/deepgram.ts';
+import { startFakeGemini } from '../../../testbed/fakes/gemini.ts';
 import { SyntheticParticipant } from '../../../testbed/participant.ts';
 import type { SessionEvent } from '../../../testbed/runtime-process.ts';
 import { withTimeout } from '../../../testbed/timeout.ts';
-import { type LiveInterview, type VoiceRuntime, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, type VoiceRuntime, startInterview } from '../../../testbed/voice-runtime.ts';
+import { type CloudFakes, FAKE_KEYS, cloudProviderEnv, endOutages } from '../../fixtures/cloud-fakes.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, withRuntimeView } from '../interview-outcome.ts';
+import { type CaseRuntime, type TranscriptTally, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, sumTallies, tallyTranscripts, withRuntimeView } from '../interview-outcome.ts';
 import { sessionSettled } from '../settled.ts';
+import { TURN_QUIET_MS } from '../short-interview.ts';
 
-const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. Please introduce yourself.';
 /** Two retries, 0.25 s apart (the STT's reconnects after 0.25 and 0.5 s): each provider gives up within a second. */
 const RETRIES = 2;
 /** The fake TTS's speech per character: the notice lasts about 3.5 s. */
 const MS_PER_CHARACTER = 25;
-const TURN_QUIET_MS = 1_200;
 const END_TIMEOUT_MS = 15_000;
 
 type Part = 'stt' | 'llm' | 'tts';
 const PROVIDER: Record<Part, string> = { stt: 'deepgram', llm: 'gemini', tts: 'cartesia' };
-
-interface Fakes {
-  readonly deepgram: FakeDeepgram;
-  readonly gemini: FakeGemini;
-  readonly cartesia: FakeCartesia;
-}
 
 /** What one interview showed: its events, transcripts, and how the candidate was told. */
 interface Outcome {
@@ -43,7 +37,7 @@ interface Outcome {
   readonly sessionId: string;
   readonly events: SessionEvent[];
   readonly spokenMs: number;
-  readonly transcripts: { expected: number; delivered: number; duplicates: number; keysReused: number };
+  readonly transcripts: TranscriptTally;
 }
 
 /**
@@ -65,7 +59,7 @@ async function joinRoom(product: VoiceRuntime): Promise<LiveInterview> {
 }
 
 /** One interview in which `part` gives up; checks what the candidate got and how the session ended. */
-async function interviewWhere(part: Part, product: VoiceRuntime, fakes: Fakes, central: CentralServer): Promise<Outcome> {
+async function interviewWhere(part: Part, product: VoiceRuntime, fakes: CloudFakes, central: CentralServer): Promise<Outcome> {
   let interview: LiveInterview | undefined;
   try {
     let faultAt: number;
@@ -105,9 +99,7 @@ async function interviewWhere(part: Part, product: VoiceRuntime, fakes: Fakes, c
     if (!central.transcripts(sessionId).some((t) => t.role === 'agent' && t.text === STOP_NOTICE)) throw new Error(`${part}: the notice is not in the transcript`);
     return { part, sessionId, events, spokenMs, transcripts };
   } finally {
-    fakes.deepgram.endOutage();
-    fakes.gemini.endOutage();
-    fakes.cartesia.endOutage();
+    endOutages(fakes);
     await interview?.candidate.leave().catch(() => {});
   }
 }
@@ -124,43 +116,30 @@ export const faultCase: FaultCase = {
     }
 
     const central = await CentralServer.start();
-    const fakes: Fakes = {
-      deepgram: await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50 }),
-      gemini: await startFakeGemini({ apiKey: KEYS.google, replies: () => GREETING, firstTokenMs: 100 }),
-      cartesia: await startFakeCartesia({ apiKey: KEYS.cartesia, timeToFirstAudioMs: 80, msPerCharacter: MS_PER_CHARACTER }),
+    const fakes: CloudFakes = {
+      deepgram: await startFakeDeepgram({ apiKey: FAKE_KEYS.deepgram, finalLatencyMs: 50 }),
+      gemini: await startFakeGemini({ apiKey: FAKE_KEYS.google, replies: () => GREETING, firstTokenMs: 100 }),
+      cartesia: await startFakeCartesia({ apiKey: FAKE_KEYS.cartesia, timeToFirstAudioMs: 80, msPerCharacter: MS_PER_CHARACTER }),
     };
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     try {
-      product = await startVoiceRuntime({
-        PROVIDERS: 'cloud',
-        DEEPGRAM_API_KEY: KEYS.deepgram,
-        GOOGLE_API_KEY: KEYS.google,
-        CARTESIA_API_KEY: KEYS.cartesia,
-        DEEPGRAM_BASE_URL: fakes.deepgram.url,
-        GOOGLE_BASE_URL: fakes.gemini.baseUrl,
-        CARTESIA_BASE_URL: fakes.cartesia.baseUrl,
-        CENTRAL_SERVER_URL: central.url,
+      product = await startCaseRuntime(central, {
+        ...cloudProviderEnv(fakes),
         PROVIDER_RETRIES: String(RETRIES),
         PROVIDER_RETRY_INTERVAL_S: '0.25',
       });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
       const outcomes: Outcome[] = [];
       for (const part of parts) outcomes.push(await interviewWhere(part, product, fakes, central));
 
       const events = outcomes.flatMap((o) => o.events);
-      const sum = (pick: (t: Outcome['transcripts']) => number) => outcomes.reduce((total, o) => total + pick(o.transcripts), 0);
-      return {
+      return interviewRow({
         sessions: outcomes.length,
         sessionsAffected: 0, // each ended as the contract says it must
-        events: summarizeEvents(events),
-        transcriptsExpected: sum((t) => t.expected),
-        transcriptsDelivered: sum((t) => t.delivered),
-        duplicates: sum((t) => t.duplicates),
-        keysReused: sum((t) => t.keysReused),
-        crashes: countCrashes(product, events, runtimeExitedEarly),
+        events,
+        tally: sumTallies(outcomes.map((o) => o.transcripts)),
+        crashes: countCrashes(product, events, product.exitedEarly()),
         notes: outcomes.map((o) => `${o.part}: notice ${o.part === 'tts' ? 'captioned' : `heard ${o.spokenMs} ms`}, ProviderFailed`).join('; '),
-      };
+      });
     } finally {
       await product?.stop();
       await Promise.all([fakes.deepgram.stop(), fakes.gemini.stop(), fakes.cartesia.stop(), central.stop()]);

@@ -9,11 +9,12 @@ import { CentralServer } from '../../../testbed/central-server.ts';
 import { startFakeCartesia } from '../../../testbed/fakes/cartesia.ts';
 import { startFakeDeepgram } from '../../../testbed/fakes/deepgram.ts';
 import { type GenerateContentRequest, startFakeGemini } from '../../../testbed/fakes/gemini.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
+import { FAKE_KEYS, cloudProviderEnv, endOutages } from '../../fixtures/cloud-fakes.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, tallyTranscripts, terminateAndSettle } from '../interview-outcome.ts';
+import { TURN_QUIET_MS } from '../short-interview.ts';
 
-const KEYS = { deepgram: 'dg-test-key', google: 'google-test-key', cartesia: 'cartesia-test-key' };
 const GREETING = 'Hello and welcome. Please introduce yourself.';
 /** What the candidate says (and the fake STT hears), and what the fake LLM answers to it. */
 const TURNS = [
@@ -23,7 +24,6 @@ const TURNS = [
 ] as const;
 /** Three retries, 0.5 s apart: the STT reconnects after 0.5, 1 and 2 s, the LLM and TTS try 4 times. */
 const RETRIES = 3;
-const TURN_QUIET_MS = 1_200;
 const WAIT_MS = 15_000;
 
 function lastUserText(request: GenerateContentRequest): string {
@@ -39,30 +39,22 @@ export const faultCase: FaultCase = {
     const refusals = { stt: 1 + Math.floor(random() * (RETRIES - 1)), llm: 1 + Math.floor(random() * RETRIES), tts: 1 + Math.floor(random() * RETRIES) };
 
     const central = await CentralServer.start();
-    const deepgram = await startFakeDeepgram({ apiKey: KEYS.deepgram, finalLatencyMs: 50, transcripts: TURNS.map((t) => t.says) });
+    const deepgram = await startFakeDeepgram({ apiKey: FAKE_KEYS.deepgram, finalLatencyMs: 50, transcripts: TURNS.map((t) => t.says) });
     const gemini = await startFakeGemini({
-      apiKey: KEYS.google,
+      apiKey: FAKE_KEYS.google,
       replies: (request) => TURNS.find((t) => lastUserText(request).includes(t.says))?.reply ?? GREETING,
       firstTokenMs: 100,
     });
-    const cartesia = await startFakeCartesia({ apiKey: KEYS.cartesia, timeToFirstAudioMs: 80, msPerCharacter: 25 });
-    let product: VoiceRuntime | undefined;
+    const cartesia = await startFakeCartesia({ apiKey: FAKE_KEYS.cartesia, timeToFirstAudioMs: 80, msPerCharacter: 25 });
+    const fakes = { deepgram, gemini, cartesia };
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({
-        PROVIDERS: 'cloud',
-        DEEPGRAM_API_KEY: KEYS.deepgram,
-        GOOGLE_API_KEY: KEYS.google,
-        CARTESIA_API_KEY: KEYS.cartesia,
-        DEEPGRAM_BASE_URL: deepgram.url,
-        GOOGLE_BASE_URL: gemini.baseUrl,
-        CARTESIA_BASE_URL: cartesia.baseUrl,
-        CENTRAL_SERVER_URL: central.url,
+      product = await startCaseRuntime(central, {
+        ...cloudProviderEnv(fakes),
         PROVIDER_RETRIES: String(RETRIES),
         PROVIDER_RETRY_INTERVAL_S: '0.5',
       });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
       interview = await startInterview(product, {}, TURN_QUIET_MS);
       const { session } = interview;
 
@@ -96,18 +88,14 @@ export const faultCase: FaultCase = {
       assertStartedAndEndedOnce(seen, 'terminated');
       // The greeting, and an answer and its reply per turn.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 1 + 2 * TURNS.length });
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes: `refused attempts stt ${refusals.stt}, llm ${refusals.llm}, tts ${refusals.tts} (budget ${RETRIES} retries); reply after ${turnMs.join(' / ')} ms; job ${JSON.stringify(result)}`,
-      };
+      });
     } finally {
-      deepgram.endOutage();
-      gemini.endOutage();
-      cartesia.endOutage();
+      endOutages(fakes);
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();
       await Promise.all([deepgram.stop(), gemini.stop(), cartesia.stop(), central.stop()]);

@@ -6,22 +6,13 @@
 // The freeze (5.2-6 s) always outlasts the room claim's lease (a third of JOB_LOCK_S: 5 s on the
 // testbed, 10 s by default) while staying inside REDIS_LOST_GRACE_S (10 s): the lease lapses in a
 // Redis nobody else writes to, which the runtime must not take for a replacement.
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech, durationMs } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, readAllEvents, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns, withRuntimeView } from '../interview-outcome.ts';
-
-/** Short questions make short replies: the case stays well under a minute. */
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
-const ANSWERS = [
-  'I build payment systems in Go and I like distributed databases.',
-  'Go is simple to read, and its tooling makes teams fast.',
-];
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, readAllEvents, startCaseRuntime, tallyTranscripts, terminateAndSettle, withRuntimeView } from '../interview-outcome.ts';
+import { SHORT_PLAN, TURN_QUIET_MS, TWO_ANSWERS as ANSWERS } from '../short-interview.ts';
 
 export const faultCase: FaultCase = {
   name: 'redis frozen mid-answer',
@@ -35,15 +26,13 @@ export const faultCase: FaultCase = {
     for (const text of ANSWERS) await cachedFliteSpeech(text); // rendered before the interview
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     let frozen = false;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
+      product = await startCaseRuntime(central);
       const redisPid = product.stack.redis.pid;
-      interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session } = interview;
 
       // The freeze runs on its own clock, from the moment the candidate starts the answer.
@@ -68,14 +57,12 @@ export const faultCase: FaultCase = {
 
       // Greeting + one reply per answer, and the answers themselves.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 1 + 2 * ANSWERS.length });
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes: `froze ${freezeAfterMs} ms into answer 1 for ${freezeMs} ms; turn latency ${turnMs.join(' / ')} ms (in the freeze / after); job ${JSON.stringify(result)}`,
-      };
+      });
     } finally {
       if (frozen && product) process.kill(product.stack.redis.pid, 'SIGCONT');
       await interview?.candidate.leave().catch(() => {});

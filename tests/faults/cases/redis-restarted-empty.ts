@@ -3,33 +3,21 @@
 // vanished room claim and goes on (both answers get replies), TERMINATE ends it with exactly one
 // SESSION_ENDED although the mark of its start is gone, no transcript is lost and no key is reused
 // for different words. The seed picks when in each answer the data goes.
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech, durationMs } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import {
-  assertStartedAndEndedOnce,
-  countCrashes,
-  readAllEvents,
-  summarizeEvents,
-  tallyTranscripts,
-  transcriptColumns,
-  withRuntimeView,
-} from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, readAllEvents, startCaseRuntime, tallyTranscripts, withRuntimeView } from '../interview-outcome.ts';
+import { SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 
-/** Short questions: short replies, a shorter case. */
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
 const ANSWERS = [
   'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.',
   'I would look at the query plan first and then check which indexes the database really uses.',
 ];
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
 const CLAIM_RETAKEN = 'lease had vanished (Redis lost its data?); re-taken';
 /** Said once BullMQ has failed to record the end of the vanished START job: its processor has returned. */
 const JOB_VANISHED = 'START job vanished from Redis (its data was lost): BullMQ cannot record its end';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The candidate gives `text`; `afterMs` into it, `fault` runs. Resolves with the reply's latency once the reply was heard. */
 async function answerWithFault(interview: LiveInterview, text: string, afterMs: number, fault: () => Promise<void>): Promise<number> {
@@ -50,14 +38,12 @@ export const faultCase: FaultCase = {
     const [restartAfterMs, flushAfterMs] = speech.map((pcm) => Math.round(200 + random() * (durationMs(pcm) - 700)));
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
+      product = await startCaseRuntime(central);
       const { events, runtime } = product;
-      let runtimeExitedEarly = false;
-      void runtime.exited.then(() => (runtimeExitedEarly = true));
-      interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session } = interview;
       const roomClaim = `runtime:room:${session.room_id}`;
       await events.until(() => events.of(session.session_id, 'SESSION_STARTED').length === 1);
@@ -87,16 +73,14 @@ export const faultCase: FaultCase = {
       // Greeting + one reply per answer, and the answers themselves.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 1 + 2 * ANSWERS.length });
       const retaken = runtime.logs.filter((l) => l.message === CLAIM_RETAKEN && l.key === roomClaim).length;
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes:
           `restarted ${restartAfterMs} ms into answer 1, flushed ${flushAfterMs} ms into answer 2; ` +
           `room claim re-taken ${retaken}x; turn latency ms ${turnMs.join(' / ')}`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();

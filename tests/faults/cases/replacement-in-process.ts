@@ -4,24 +4,18 @@
 // by it; every transcript of the first session is delivered. The seed picks how long after the
 // first session's reply the second START comes.
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import { withTimeout } from '../../../testbed/timeout.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { assertStartedAndEndedOnce, countCrashes, summarizeEvents, tallyTranscripts, terminateAndSettle, transcriptColumns } from '../interview-outcome.ts';
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, startCaseRuntime, tallySessions, terminateAndSettle } from '../interview-outcome.ts';
 import { sessionSettled } from '../settled.ts';
+import { ANSWER, SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
 /** Long enough (8 words or more) to get the next question rather than a follow-up. */
-const ANSWERS = [
-  'I build payment systems in Go and I like distributed databases.',
-  'Go is simple to read, and its tooling makes whole teams fast.',
-];
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ANSWERS = [ANSWER, 'Go is simple to read, and its tooling makes whole teams fast.'];
 
 export const faultCase: FaultCase = {
   name: 'replacement within one process',
@@ -32,14 +26,12 @@ export const faultCase: FaultCase = {
     for (const text of ANSWERS) await cachedFliteSpeech(text); // rendered before the interview
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
+      product = await startCaseRuntime(central);
       const { events } = product;
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
-      interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const first = interview.session;
       await answer(interview, ANSWERS[0]!, TURN_QUIET_MS);
 
@@ -47,7 +39,7 @@ export const faultCase: FaultCase = {
       await sleep(replaceAfterMs);
       const second = { session_id: randomUUID(), room_id: first.room_id };
       const newInterviewer = interview.candidate.nextAudioFrom('interviewer');
-      await product.queue.add('START_SESSION', { ...second, interview: PLAN });
+      await product.queue.add('START_SESSION', { ...second, interview: SHORT_PLAN });
       await events.until(() => events.of(second.session_id, 'SESSION_STARTED').length === 1, 30_000);
       const firstResult = await sessionSettled(product, first.session_id);
       const firstEvents = events.of(first.session_id);
@@ -68,30 +60,25 @@ export const faultCase: FaultCase = {
       await central.until(() => central.transcripts(second.session_id).length >= 3, 10_000, "the new session's first turns");
       const [greeting, , reply] = central.transcripts(second.session_id).sort((a, b) => a.sequence - b.sequence);
       if (greeting!.role !== 'agent' || !/welcome/i.test(greeting!.text)) throw new Error(`the new session did not greet: ${greeting!.role} "${greeting!.text}"`);
-      if (reply!.role !== 'agent' || !reply!.text.includes(PLAN.questions[0]!)) throw new Error(`the new session's reply was ${reply!.role} "${reply!.text}"`);
+      if (reply!.role !== 'agent' || !reply!.text.includes(SHORT_PLAN.questions[0]!)) throw new Error(`the new session's reply was ${reply!.role} "${reply!.text}"`);
 
       const { result: secondResult, events: secondEvents } = await terminateAndSettle(product, second);
       assertStartedAndEndedOnce(secondEvents, 'terminated');
 
       // Each session: the greeting, the answer, the reply.
-      const tallies = [
-        await tallyTranscripts({ product, central, sessionId: first.session_id, candidateTurns: 3 }),
-        await tallyTranscripts({ product, central, sessionId: second.session_id, candidateTurns: 3 }),
-      ];
+      const tally = await tallySessions({
+        product,
+        central,
+        sessions: [first, second].map((s) => ({ sessionId: s.session_id, candidateTurns: 3 })),
+      });
       const seen = [...firstEvents, ...secondEvents];
-      return {
+      return interviewRow({
         sessions: 2,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns({
-          expected: tallies[0]!.expected + tallies[1]!.expected,
-          delivered: tallies[0]!.delivered + tallies[1]!.delivered,
-          duplicates: tallies[0]!.duplicates + tallies[1]!.duplicates,
-          keysReused: tallies[0]!.keysReused + tallies[1]!.keysReused,
-        }),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes: `second START ${replaceAfterMs} ms after the first session's reply; old job ${JSON.stringify(firstResult)}, new ${JSON.stringify(secondResult)}`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();

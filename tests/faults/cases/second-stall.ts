@@ -4,24 +4,19 @@
 // process is frozen the same way: BullMQ fails the job, and the session ends with exactly one
 // SESSION_ENDED `error` (SessionLost); thawed, that process stops the interview too. No transcript
 // is lost. The seed picks when each freeze and each thaw comes.
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import type { RuntimeProcess } from '../../../testbed/runtime-process.ts';
 import { withTimeout } from '../../../testbed/timeout.ts';
 import { type LiveInterview, type VoiceRuntime, answer, startAnotherRuntime, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import { countCrashes, readAllEvents, summarizeEvents, tallyTranscripts, transcriptColumns } from '../interview-outcome.ts';
+import { countCrashes, interviewRow, readAllEvents, tallyTranscripts, watchEarlyExit } from '../interview-outcome.ts';
+import { ANSWER, SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
-/** Long enough (8 words or more) to get the next question rather than a follow-up. */
-const ANSWER = 'I build payment systems in Go and I like distributed databases.';
-/** The interviewer has finished a turn when it has been quiet this long. */
-const TURN_QUIET_MS = 1_200;
 /** A short job lock, so each stall is noticed within seconds (lock + one stalled-check interval). */
 const JOB_LOCK_S = 3;
 const STALL_NOTICED_MS = 4 * JOB_LOCK_S * 1_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The session's incarnation in `runtime` ends (its thread says so) within 15 s of `thawedAt`. */
 async function incarnationEnded(runtime: RuntimeProcess, sessionId: string, thawedAt: number): Promise<void> {
@@ -62,16 +57,14 @@ export const faultCase: FaultCase = {
     try {
       product = await startVoiceRuntime({ ...env, RUNTIME_ID: 'first' });
       const { events } = product;
-      interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session, candidate } = interview;
       // Only now, so the job is the first process's.
       starting = startAnotherRuntime(product, { ...env, RUNTIME_ID: 'second' });
       starting.catch(() => {}); // awaited below; an answer that fails first must not leave it unhandled
       await answer(interview, ANSWER, TURN_QUIET_MS);
       other = await starting;
-      const runtimes = [product.runtime, other];
-      const exitedEarly = runtimes.map(() => false);
-      runtimes.forEach((runtime, i) => void runtime.exited.then(() => (exitedEarly[i] = true)));
+      const exitedEarly = [product.runtime, other].map(watchEarlyExit);
 
       // Stall 1: the first process freezes; the second resumes the interview.
       await sleep(firstFreezeAfterMs);
@@ -114,15 +107,13 @@ export const faultCase: FaultCase = {
       const startedCount = seen.filter((e) => e.event === 'SESSION_STARTED').length;
       if (startedCount !== 2) throw new Error(`${startedCount} SESSION_STARTED, expected the start and one resume`);
       const crashes =
-        countCrashes(product, seen, exitedEarly[0]!) + countCrashes({ ...product, runtime: other }, [], exitedEarly[1]!);
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
+        countCrashes(product, seen, exitedEarly[0]!()) + countCrashes({ ...product, runtime: other }, [], exitedEarly[1]!());
+      return interviewRow({
+        events: seen,
+        tally,
         crashes,
         notes: `frozen ${firstFreezeAfterMs} / ${secondFreezeAfterMs} ms after a turn, thawed ${firstThawAfterMs} / ${secondThawAfterMs} ms after the stall was seen`,
-      };
+      });
     } finally {
       for (const runtime of frozen) runtime.signal('SIGCONT');
       await interview?.candidate.leave().catch(() => {});

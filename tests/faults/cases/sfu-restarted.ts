@@ -8,31 +8,15 @@
 // rtc-node's reconnects last (about 20 s here) loses the interviewer's connection for good: the
 // session then ends `error` RoomFailed, naming why (tests/pipeline/room-lost.test.ts).
 import { RoomEvent } from '@livekit/rtc-node';
+import { sleep } from '../../../shared/timeout.ts';
 import { cachedFliteSpeech } from '../../../testbed/audio.ts';
 import { CentralServer } from '../../../testbed/central-server.ts';
 import { SyntheticParticipant } from '../../../testbed/participant.ts';
 import { withTimeout } from '../../../testbed/timeout.ts';
-import { type LiveInterview, type VoiceRuntime, answer, startInterview, startVoiceRuntime } from '../../../testbed/voice-runtime.ts';
+import { type LiveInterview, answer, startInterview } from '../../../testbed/voice-runtime.ts';
 import { type FaultCase, seededRandom } from '../fault-case.ts';
-import {
-  assertStartedAndEndedOnce,
-  countCrashes,
-  readAllEvents,
-  summarizeEvents,
-  tallyTranscripts,
-  terminateAndSettle,
-  transcriptColumns,
-  withRuntimeView,
-} from '../interview-outcome.ts';
-
-const PLAN = { questions: ['Why Go?', 'Why Redis?'] };
-const ANSWERS = [
-  'I build payment systems in Go and I like distributed databases.',
-  'Go is simple to read, and its tooling makes teams fast.',
-];
-const TURN_QUIET_MS = 1_200;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { type CaseRuntime, assertStartedAndEndedOnce, countCrashes, interviewRow, readAllEvents, startCaseRuntime, tallyTranscripts, terminateAndSettle, withRuntimeView } from '../interview-outcome.ts';
+import { SHORT_PLAN, TURN_QUIET_MS, TWO_ANSWERS as ANSWERS } from '../short-interview.ts';
 
 export const faultCase: FaultCase = {
   name: 'sfu restarted mid-interview',
@@ -44,13 +28,11 @@ export const faultCase: FaultCase = {
     for (const text of ANSWERS) await cachedFliteSpeech(text);
 
     const central = await CentralServer.start();
-    let product: VoiceRuntime | undefined;
+    let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
-      product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
-      let runtimeExitedEarly = false;
-      void product.runtime.exited.then(() => (runtimeExitedEarly = true));
-      interview = await startInterview(product, { interview: PLAN }, TURN_QUIET_MS);
+      product = await startCaseRuntime(central);
+      interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session, candidate } = interview;
       const explained = withRuntimeView(product, session.session_id);
       // rtc-node reconnects on its own within its retry budget; past it, it gives up (Disconnected)
@@ -88,17 +70,15 @@ export const faultCase: FaultCase = {
       assertStartedAndEndedOnce(seen, 'terminated');
       // Greeting, two replies, two answers.
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 5 });
-      return {
-        sessions: 1,
-        sessionsAffected: 0,
-        events: summarizeEvents(seen),
-        ...transcriptColumns(tally),
-        crashes: countCrashes(product, seen, runtimeExitedEarly),
+      return interviewRow({
+        events: seen,
+        tally,
+        crashes: countCrashes(product, seen, product.exitedEarly()),
         notes:
           `SFU killed ${intoReplyMs} ms into a reply, down ${downMs} ms; candidate ${candidateCame === 'gave up' ? 'rejoined' : 'reconnected'}, ` +
           `interviewer heard again ${backMs} ms after the SFU was back; ` +
           `next turn ${turnMs} ms`,
-      };
+      });
     } finally {
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();
