@@ -33,6 +33,9 @@ async function incarnationEnded(runtime: RuntimeProcess, sessionId: string, thaw
 export const faultCase: FaultCase = {
   name: 'second stall (SessionLost)',
   timeoutMs: 150_000,
+  // Intermittent (seen once in a clean-clone CI run, FAULT_SEED=1102623792; the same seed passed after): the first process, thawed after its job was resumed
+  // elsewhere, kept running the session (its claim re-taken as vanished, the end signal missed).
+  knownIssue: 'intermittent: a thawed process can keep running a session resumed elsewhere',
   async run(seed) {
     const random = seededRandom(seed);
     const pause = () => Math.round(random() * 1_000);
