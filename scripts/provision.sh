@@ -31,6 +31,7 @@ declare -A DEB_FOR=(
   [nft]=nftables # the fault suite's packet loss (testbed/packet-loss.ts)
   [flite]=flite
   [pocketsphinx_continuous]=pocketsphinx
+  [chromium]=chromium # the candidate page's browser test (tests/examples/candidate-page.test.ts)
 )
 missing=()
 for cmd in "${!DEB_FOR[@]}"; do
