@@ -1,6 +1,7 @@
 // The runtime process assembled: Redis connections, events, signals, room claims, the session
 // pool, the dispatcher and the operations endpoint, started in dependency order and closed in a
 // fixed order in which every step runs even if an earlier one failed.
+import { extname } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RuntimeConfig } from '../shared/config.ts';
@@ -14,6 +15,7 @@ import { RuntimeMetrics } from './metrics.ts';
 import { pinNativeAddons } from './native-addons.ts';
 import { OpsServer } from './ops-server.ts';
 import { SessionPool } from './pool.ts';
+import { RecordingUploads } from './recording-upload.ts';
 import { type Bundle, bundleEntries } from './thread-bundle.ts';
 import { RoomClaims } from './room-claims.ts';
 import { Signals } from './signals.ts';
@@ -21,9 +23,14 @@ import { DEFAULT_DELIVERY, TranscriptDelivery } from './transcript-delivery.ts';
 
 const log = logger('runtime');
 
-export const DEFAULT_SESSION_ENTRY = new URL('../agent/session-main.ts', import.meta.url);
-const MEDIA_THREAD_ENTRY = new URL('../media/media-thread.ts', import.meta.url);
-const PROCESS_MEDIA_ENTRY = new URL('../media/process-media.ts', import.meta.url);
+/** A module of the runtime by its path without extension: `.ts` in the sources, `.js` when built (dist/). */
+function runtimeModule(path: string): URL {
+  return new URL(`${path}${extname(import.meta.url)}`, import.meta.url);
+}
+
+export const DEFAULT_SESSION_ENTRY = runtimeModule('../agent/session-main');
+const MEDIA_THREAD_ENTRY = runtimeModule('../media/media-thread');
+const PROCESS_MEDIA_ENTRY = runtimeModule('../media/process-media');
 const HEALTH_PING_TIMEOUT_MS = 1_000;
 
 export interface RuntimeOptions {
@@ -39,6 +46,8 @@ interface RuntimeParts {
   readonly media: MediaHost;
   readonly pool: SessionPool;
   readonly transcripts: TranscriptDelivery;
+  /** Only when RECORDINGS_DIR is set. */
+  readonly recordings: RecordingUploads | undefined;
   readonly queue: Queue;
   readonly dispatcher: Dispatcher;
   readonly ops: OpsServer;
@@ -89,6 +98,10 @@ export class Runtime {
       metrics,
     });
     transcripts.start();
+    const recordings = config.recordingsDir
+      ? new RecordingUploads({ dir: config.recordingsDir, centralServerUrl: config.centralServer.url, token: config.centralServer.token, events })
+      : undefined;
+    recordings?.start();
     const queue = new Queue(names.dispatchQueue, { connection: bullConnection, prefix: names.bullPrefix });
     const dispatcher = new Dispatcher({ config, names, bullConnection, redis, queue, pool, events, claims, signals, metrics, transcripts });
 
@@ -106,7 +119,7 @@ export class Runtime {
       prewarmed: pool.idleCount,
       providers: config.providers.kind,
     });
-    return new Runtime(config, { connections: [redis, bullConnection], signals, bundle, media, pool, transcripts, queue, dispatcher, ops, opsPort });
+    return new Runtime(config, { connections: [redis, bullConnection], signals, bundle, media, pool, transcripts, recordings, queue, dispatcher, ops, opsPort });
   }
 
   /** Graceful shutdown; the same promise on repeated calls. */
@@ -116,13 +129,15 @@ export class Runtime {
 
   private async closeSteps(): Promise<void> {
     log.info('shutting down');
-    const { dispatcher, transcripts, pool, media, ops, signals, queue, connections, bundle } = this.parts;
+    const { dispatcher, transcripts, recordings, pool, media, ops, signals, queue, connections, bundle } = this.parts;
     const steps: [string, () => Promise<unknown>][] = [
       // 1. Stop taking jobs; end live sessions (`shutdown`), forcing those past the grace period.
       ['dispatcher', () => dispatcher.close()],
       // 2. Sessions drained their transcripts (bounded) as they ended; stop delivering the rest,
       // which stays in Redis for another process.
       ['transcripts', () => transcripts.close()],
+      // Recordings not uploaded yet keep their marker: the next start uploads them.
+      ['recordings', async () => recordings?.close()],
       // 3. No session is live any more: drop idle threads.
       ['pool', () => pool.close()],
       // 4. Every room was left as its session ended: end the media thread.

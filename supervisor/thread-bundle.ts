@@ -41,11 +41,13 @@ const ownLocation: esbuild.Plugin = {
         .replace(/\b__filename\b/g, JSON.stringify(args.path));
       return { contents, loader: 'js' };
     });
-    // The project's own modules too: they may locate package files relative to themselves.
-    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+    // The project's own modules too (sources, or their build in dist/): they may locate package
+    // files relative to themselves.
+    build.onLoad({ filter: /\.[jt]s$/ }, async (args) => {
       if (/[\\/]node_modules[\\/]/.test(args.path)) return undefined;
       const source = await readFile(args.path, 'utf8');
-      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      const contents = source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+      return { contents, loader: args.path.endsWith('.ts') ? 'ts' : 'js' };
     });
   },
 };

@@ -80,10 +80,10 @@ export class RuntimeProcess {
   }
 
   /**
-   * Starts a runtime from `entry` (the product's `supervisor/main.ts`, or a test build with
-   * session bodies of its own) and resolves once it takes jobs. `options.cpus` (a taskset CPU
-   * list, e.g. "1") runs it through `taskset -c`: pinned before it starts, so its session threads
-   * and session processes inherit the mask.
+   * Starts a runtime from `entry` (the product's `supervisor/main.ts`, its build
+   * `dist/supervisor/main.js`, or a test build with session bodies of its own) and resolves once
+   * it takes jobs. `options.cpus` (a taskset CPU list, e.g. "1") runs it through `taskset -c`:
+   * pinned before it starts, so its session threads and session processes inherit the mask.
    */
   static async start(
     redisUrl: string,
@@ -97,7 +97,9 @@ export class RuntimeProcess {
     const centralServerUrl = (await defaultCentralServer).url;
     // RUNTIME_NODE_ARGS: extra node flags for a post-mortem (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
     const nodeArgs = process.env.RUNTIME_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(...onCpus(process.execPath, [...nodeArgs, '--import', 'tsx', entry], options.cpus), {
+    // A built entry (dist/*.js) runs with plain Node, as in production; sources through tsx.
+    const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const child = spawn(...onCpus(process.execPath, [...nodeArgs, ...loader, entry], options.cpus), {
       env: runtimeEnv(redisUrl, { RUNTIME_ID: id, CENTRAL_SERVER_URL: centralServerUrl, ...overrides }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

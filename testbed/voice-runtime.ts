@@ -47,11 +47,16 @@ export interface Placement {
   readonly stackCpus?: string;
 }
 
-export async function startVoiceRuntime(env: Record<string, string> = {}, placement: Placement = {}): Promise<VoiceRuntime> {
+/** `entry`: the runtime's sources by default; `<outDir>/supervisor/main.js` runs a build of them. */
+export async function startVoiceRuntime(
+  env: Record<string, string> = {},
+  placement: Placement = {},
+  entry = 'supervisor/main.ts',
+): Promise<VoiceRuntime> {
   const stack = await startStack({ cpus: placement.stackCpus });
   let runtime: RuntimeProcess;
   try {
-    runtime = await RuntimeProcess.start(stack.redisUrl, productEnv(stack, env), 'supervisor/main.ts', { cpus: placement.runtimeCpus });
+    runtime = await RuntimeProcess.start(stack.redisUrl, productEnv(stack, env), entry, { cpus: placement.runtimeCpus });
   } catch (err) {
     await stack.stop();
     throw err;
