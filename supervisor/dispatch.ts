@@ -177,6 +177,8 @@ export class Dispatcher {
       log.info('session started', { job_id: ref.jobId, resumed, prewarmed: warm, earlier_turns: conversation.length });
 
       const end = await session.ended;
+      // Said however the session ended here: by itself, asked to, or with its thread terminated.
+      log.info('session over in this process', { reason: end.reason, resumed_elsewhere: session.resumedElsewhere });
       this.deps.metrics.sessionEnds.inc({ reason: end.reason });
       if (!session.resumedElsewhere) await events.ended(ref, end.reason, end.error ? { error: end.error } : {}, { startedHere: true });
       // The claim and the slot are free while the last transcripts drain (bounded; the rest stays in the outbox).

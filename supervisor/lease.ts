@@ -2,27 +2,35 @@
 // Every write is a compare-and-set, so an owner that lost its lease (it froze past the TTL and
 // someone else took over) can neither renew nor delete the new owner's. A lease that vanished
 // (Redis lost its data, or it lapsed while nobody took it) is re-taken by its holder: only a lease
-// held by someone else is lost. Used for room claims (room-claims.ts) and transcript outbox
-// deliverers (transcript-delivery.ts).
+// held by someone else is lost. Unless what the lease guards is over: a lease may name an `endedKey`,
+// a durable record that its work ended elsewhere (a session whose end another process published
+// while this one was frozen); a vanished lease is then not re-taken but lost. Used for room claims
+// (room-claims.ts) and transcript outbox deliverers (transcript-delivery.ts).
 import type { Redis } from 'ioredis';
 import { errorFields, logger } from '../shared/logging.ts';
 
 const log = logger('lease');
 
 /**
- * KEYS[1] lease; ARGV[1] owner value, ARGV[2] TTL (ms). Renews the lease if we hold it (1), takes
- * it again if nobody does (2), else returns the value of whoever holds it now.
+ * KEYS[1] lease, KEYS[2] ended record (optional); ARGV[1] owner value, ARGV[2] TTL (ms). Renews the
+ * lease if we hold it (1), takes it again if nobody does (2) unless the ended record exists (3),
+ * else returns the value of whoever holds it now.
  */
 const RENEW_LEASE = `
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if current == false then
+  if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return 3 end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 2
 end
 return current`;
 const RENEWED = 1;
 const RETAKEN = 2;
+const ENDED_ELSEWHERE = 3;
+
+/** How a lease was lost: someone else holds it now, or it lapsed after its work was ended elsewhere. */
+export type LeaseLoss = { readonly kind: 'taken'; readonly holder: string } | { readonly kind: 'ended' };
 
 /** KEYS[1] lease; ARGV[1] owner value. Deletes the lease if we hold it (1), else 0. */
 const RELEASE_LEASE = `
@@ -34,12 +42,14 @@ export interface LeaseSpec {
   /** The owner's value: unique per holder, so nobody else's renewal or release matches it. */
   readonly value: string;
   readonly ttlMs: number;
+  /** A key whose existence says the lease's work ended elsewhere: a vanished lease is then not re-taken. */
+  readonly endedKey?: string;
 }
 
 export class Lease {
-  /** Resolves, with the value of its new holder, when a renewal finds the lease held by someone else; renewals then stop. */
-  readonly lost: Promise<string>;
-  private markLost!: (holder: string) => void;
+  /** Resolves when a renewal finds the lease held by someone else, or vanished with its work ended; renewals then stop. */
+  readonly lost: Promise<LeaseLoss>;
+  private markLost!: (loss: LeaseLoss) => void;
   private readonly timer: NodeJS.Timeout;
   private releasing: Promise<void> | undefined;
 
@@ -66,12 +76,13 @@ export class Lease {
 
   private async renew(): Promise<void> {
     try {
-      const result = await this.redis.eval(RENEW_LEASE, 1, this.spec.key, this.spec.value, this.spec.ttlMs);
-      if (result === RETAKEN) log.warn('lease had vanished (Redis lost its data?); re-taken', { key: this.spec.key });
-      else if (result !== RENEWED) {
-        clearInterval(this.timer);
-        this.markLost(String(result));
-      }
+      const { key, endedKey, value, ttlMs } = this.spec;
+      const keys = endedKey ? [key, endedKey] : [key];
+      const result = await this.redis.eval(RENEW_LEASE, keys.length, ...keys, value, ttlMs);
+      if (result === RENEWED) return;
+      if (result === RETAKEN) return void log.warn('lease had vanished (Redis lost its data?); re-taken', { key });
+      clearInterval(this.timer);
+      this.markLost(result === ENDED_ELSEWHERE ? { kind: 'ended' } : { kind: 'taken', holder: String(result) });
     } catch (err) {
       // Redis unreachable: keep trying; if the lease lapses meanwhile, the next renewal says so.
       log.debug('lease renewal failed', { key: this.spec.key, ...errorFields(err) });

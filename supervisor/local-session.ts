@@ -63,9 +63,10 @@ export class LocalSession {
     worker.onReport = onReport;
     await worker.start(assignment);
     if (this.endRequested) this.requestEnd(this.endRequested);
-    void this.claim?.lost.then((takenBy) => {
-      this.resumedElsewhere = takenBy === 'same-job';
-      void worker.end('replaced', REPLACE_GRACE_MS);
+    void this.claim?.lost.then((loss) => {
+      this.resumedElsewhere = loss === 'same-job';
+      // Ended elsewhere: its SESSION_ENDED is out already (the marker stops ours).
+      void worker.end(loss === 'ended-elsewhere' ? 'error' : 'replaced', REPLACE_GRACE_MS);
     });
     return { warm };
   }

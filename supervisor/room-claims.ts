@@ -12,7 +12,9 @@
 //   therefore always published before the new session's start.
 //
 // A held claim that vanished (Redis lost its data) is re-taken by its holder (lease.ts); only a
-// claim now held by another session or by the same job elsewhere ends the session here.
+// claim now held by another session or by the same job elsewhere ends the session here, or a claim
+// that lapsed after the session's end was published elsewhere (its job failed while this process
+// was frozen: the `ended` marker says so durably, even if the end signal never reached us).
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { EventEmitter } from 'node:events';
@@ -47,15 +49,15 @@ interface ClaimValue {
 }
 
 /**
- * Who took a held claim over: the same START job resumed in another process (it carries the
- * session on, so this incarnation ends without a SESSION_ENDED), or another session (this one was
- * replaced).
+ * Why a held claim was lost: the same START job resumed in another process (it carries the
+ * session on, so this incarnation ends without a SESSION_ENDED), another session took the room
+ * (this one was replaced), or the session's end was already published elsewhere (its job failed).
  */
-export type ClaimTakenBy = 'same-job' | 'another-session';
+export type ClaimLoss = 'same-job' | 'another-session' | 'ended-elsewhere';
 
 export interface HeldClaim {
-  /** Resolves if the claim was taken over by someone else; the session must stop. */
-  readonly lost: Promise<ClaimTakenBy>;
+  /** Resolves if the claim was lost; the session must stop. */
+  readonly lost: Promise<ClaimLoss>;
   release(): Promise<void>;
 }
 
@@ -138,12 +140,16 @@ export class RoomClaims {
   }
 
   private hold(key: string, me: SessionRef, value: string): HeldClaim {
-    const lease = Lease.hold(this.redis, { key, value, ttlMs: this.leaseMs });
+    const lease = Lease.hold(this.redis, { key, value, ttlMs: this.leaseMs, endedKey: this.names.ended(me.jobId) });
     let releasing: Promise<void> | undefined;
     return {
-      lost: lease.lost.then((holderRaw) => {
-        const holder = parseClaim(holderRaw);
-        const takenBy: ClaimTakenBy = holder?.job_id === me.jobId ? 'same-job' : 'another-session';
+      lost: lease.lost.then((loss): ClaimLoss => {
+        if (loss.kind === 'ended') {
+          log.warn('room claim lapsed and the session was ended elsewhere (its job failed); stopping it here');
+          return 'ended-elsewhere';
+        }
+        const holder = parseClaim(loss.holder);
+        const takenBy: ClaimLoss = holder?.job_id === me.jobId ? 'same-job' : 'another-session';
         log.warn('room claim lost to another process', { taken_by: takenBy, new_owner: holder?.owner ?? null });
         return takenBy;
       }),

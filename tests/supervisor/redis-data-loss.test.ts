@@ -2,7 +2,10 @@
 // failover to a lagging replica) is not a replacement: the session re-takes its vanished room claim
 // and goes on, its end is published exactly once although the marker that records its start is
 // gone, and BullMQ's complaints about its vanished job are said once and break nothing. A claim
-// really taken by another session still ends it, as `replaced`, with its SESSION_ENDED.
+// really taken by another session still ends it, as `replaced`, with its SESSION_ENDED. And a
+// claim that lapsed after the session's end was published elsewhere (its job failed for stalling
+// while this process was frozen, and the end signal never reached it) is not re-taken: the
+// session stops here, its end not published twice.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
@@ -10,6 +13,7 @@ import { type ControlPlane, startControlPlane } from '../fixtures/control-plane.
 
 const RETAKEN = 'lease had vanished (Redis lost its data?); re-taken';
 const LOST = 'room claim lost to another process';
+const ENDED_ELSEWHERE = 'room claim lapsed and the session was ended elsewhere (its job failed); stopping it here';
 const JOB_VANISHED = 'START job vanished from Redis (its data was lost): BullMQ cannot record its end';
 const COUNTER_RAISED = 'the queue job id counter was behind the jobs running here (Redis lost its data?); raised it';
 
@@ -88,5 +92,26 @@ describe('Redis data loss under a live session', () => {
     assert.deepEqual(events.of(a.session_id, 'SESSION_ENDED').map((e) => e.data.reason), ['replaced']);
     // Its release left the other session's claim alone.
     assert.equal(await redis.get(`runtime:room:${a.room_id}`), JSON.stringify(other));
+  });
+
+  it('stops a session whose claim lapsed after its end was published elsewhere, without a second SESSION_ENDED', async () => {
+    plane = await startControlPlane({ JOB_LOCK_S: '3', REDIS_LOST_GRACE_S: '60' });
+    const { queue, events, redis, runtime } = plane;
+    const a = newSession();
+    const job = await queue.add('START_SESSION', a);
+    await events.until(() => events.of(a.session_id, 'SESSION_STARTED').length === 1);
+
+    // What the fleet leaves behind when a job fails for stalling while its process is frozen: the
+    // session's end recorded (its SESSION_ENDED published by another process) and the claim lapsed.
+    // The end signal is not sent: pub/sub may miss a process, the marker may not.
+    await redis.set(`runtime:ended:${job.id}`, '1', 'EX', 60);
+    await redis.del(`runtime:room:${a.room_id}`);
+    const verdict = await runtime.waitForLog((l) => l.session_id === a.session_id && (l.message === RETAKEN || l.message === ENDED_ELSEWHERE));
+    assert.equal(verdict.message, ENDED_ELSEWHERE, 'the lapsed claim of an ended session was re-taken');
+    assert.equal(((await job.waitUntilFinished(plane.queueEvents, 10_000)) as { reason?: string }).reason, 'error');
+    await settleEvents(plane);
+
+    assert.deepEqual(events.of(a.session_id, 'SESSION_ENDED'), [], 'its end was published a second time');
+    assert.equal(await redis.get(`runtime:room:${a.room_id}`), null, 'the room is still claimed');
   });
 });

@@ -18,11 +18,14 @@ import { ANSWER, SHORT_PLAN, TURN_QUIET_MS } from '../short-interview.ts';
 const JOB_LOCK_S = 3;
 const STALL_NOTICED_MS = 4 * JOB_LOCK_S * 1_000;
 
-/** The session's incarnation in `runtime` ends (its thread says so) within 15 s of `thawedAt`. */
+/**
+ * The session's incarnation in `runtime` ends within 15 s of `thawedAt`. Its supervisor says so
+ * however it ended: a thread still catching up after the thaw may be terminated before it can.
+ */
 async function incarnationEnded(runtime: RuntimeProcess, sessionId: string, thawedAt: number): Promise<void> {
   await runtime
     .waitForLog(
-      (l) => l.session_id === sessionId && l.component === 'session' && l.message === 'session ended' && Date.parse(l.timestamp) >= thawedAt,
+      (l) => l.session_id === sessionId && l.component === 'dispatch' && l.message === 'session over in this process' && Date.parse(l.timestamp) >= thawedAt,
       15_000,
     )
     .catch(() => {
@@ -33,9 +36,6 @@ async function incarnationEnded(runtime: RuntimeProcess, sessionId: string, thaw
 export const faultCase: FaultCase = {
   name: 'second stall (SessionLost)',
   timeoutMs: 150_000,
-  // Intermittent (seen once in a clean-clone CI run, FAULT_SEED=1102623792; the same seed passed after): the first process, thawed after its job was resumed
-  // elsewhere, kept running the session (its claim re-taken as vanished, the end signal missed).
-  knownIssue: 'intermittent: a thawed process can keep running a session resumed elsewhere',
   async run(seed) {
     const random = seededRandom(seed);
     const pause = () => Math.round(random() * 1_000);
