@@ -188,6 +188,10 @@ export interface Caption {
   segmentId: string;
   final: boolean;
   text: string;
+  /** The track whose speech it transcribes (`lk.transcribed_track_id`). */
+  transcribedTrackId: string | undefined;
+  /** performance.now() when its text had arrived. */
+  receivedAt: number;
 }
 
 export class SyntheticParticipant {
@@ -195,6 +199,10 @@ export class SyntheticParticipant {
   readonly captions: Caption[] = [];
   private captionWaiters: { match: (c: Caption) => boolean; resolve: (c: Caption) => void }[] = [];
   private source: AudioSource | undefined;
+  /** The sid of the published microphone track, once published. */
+  microphoneTrackSid: string | undefined;
+  /** The sid of each remote participant's audio track, by identity. */
+  readonly remoteTrackSids = new Map<string, string>();
   private readonly received = new Map<string, ReceivedAudio>();
   private readonly streams: AudioStream[] = [];
   private trackWaiters: { identity: string; resolve: (audio: ReceivedAudio) => void }[] = [];
@@ -203,8 +211,16 @@ export class SyntheticParticipant {
 
   /** Joins `roomName` and starts recording every remote audio track it is sent. */
   static async join(stack: Pick<Stack, 'livekitUrl' | 'apiKey' | 'apiSecret'>, roomName: string, identity: string) {
+    return SyntheticParticipant.joinWithToken(stack.livekitUrl, await mintToken(stack, roomName, identity), identity);
+  }
+
+  /** Joins with a token minted elsewhere (e.g. a central server's), as a browser would. */
+  static async joinWithToken(livekitUrl: string, token: string, identity: string) {
     const participant = new SyntheticParticipant(identity);
-    participant.room.on(RoomEvent.TrackSubscribed, (track, _pub, remote) => participant.onTrack(track, remote));
+    participant.room.on(RoomEvent.TrackSubscribed, (track, publication, remote) => {
+      if (track.kind === TrackKind.KIND_AUDIO && publication.sid) participant.remoteTrackSids.set(remote.identity, publication.sid);
+      participant.onTrack(track, remote);
+    });
     participant.room.registerTextStreamHandler('lk.transcription', async (reader, sender) => {
       const attributes = reader.info.attributes ?? {};
       // A caption still arriving when the room disconnects (the candidate leaving, or dropped)
@@ -217,9 +233,11 @@ export class SyntheticParticipant {
         segmentId: attributes['lk.segment_id'] ?? '',
         final: attributes['lk.transcription_final'] === 'true',
         text,
+        transcribedTrackId: attributes['lk.transcribed_track_id'],
+        receivedAt: performance.now(),
       });
     });
-    await participant.room.connect(stack.livekitUrl, await mintToken(stack, roomName, identity), {
+    await participant.room.connect(livekitUrl, token, {
       autoSubscribe: true,
       dynacast: false,
     });
@@ -281,7 +299,8 @@ export class SyntheticParticipant {
     const track = LocalAudioTrack.createAudioTrack('microphone', this.source);
     const options = new TrackPublishOptions();
     options.source = TrackSource.SOURCE_MICROPHONE;
-    await this.room.localParticipant!.publishTrack(track, options);
+    const publication = await this.room.localParticipant!.publishTrack(track, options);
+    this.microphoneTrackSid = publication.sid;
     void this.pumpMicrophone(this.source);
   }
 
