@@ -7,6 +7,7 @@
 //   npm run bench:capacity [-- --isolation thread,process] [--variants shared,pinned] [--pin]
 //                             [--steps 1,2,4,6,8,10,12,16,20,24,32,40] [--duration 75] [--ramp 1]
 //                             [--runtime-cpus 1] [--min-steps-to 10] [--out bench/results]
+//                             [--recording off|on|off,on]
 //
 // A step passes with, all at once (CRITERIA below): the overhead timed inside the runtime
 // (`in_runtime_overhead_ms`, which leaves out the SFU media path both ways) p95 <= 60 ms, the
@@ -20,9 +21,13 @@
 // then each at 2...), so both see the same machine. A search stops at its first failing step once
 // it has also been measured at `--min-steps-to` rooms (so 1, 10 and capacity are always in the
 // results); capacity is the largest step passed before the first failure.
+//
+// `--recording on` runs the runtime with RECORDINGS_DIR set (every interview recorded, encoded and
+// uploaded to the harness's central server); `off,on` runs each placement both ways, interleaved,
+// as variants `shared` and `shared+recording` (and likewise pinned), to compare their CPU per room.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { descendants } from '../testbed/cpu-affinity.ts';
@@ -41,33 +46,40 @@ const { values: args } = parseArgs({
     'min-steps-to': { type: 'string', default: '10' },
     ramp: { type: 'string', default: '1' },
     out: { type: 'string', default: 'bench/results' },
+    recording: { type: 'string', default: 'off' },
   },
 });
 const modes = args.isolation.split(',');
-const variants = args.pin ? ['pinned'] : args.variants.split(',');
+const placements = args.pin ? ['pinned'] : args.variants.split(',');
+const recordingModes = args.recording.split(',');
+const RECORDING_SUFFIX = '+recording';
+const variants = placements.flatMap((p) => recordingModes.map((r) => (r === 'on' ? `${p}${RECORDING_SUFFIX}` : p)));
 const steps = args.steps.split(',').map(Number);
 const MEASURE_AT_LEAST_TO = Number(args['min-steps-to']);
 if (
   !modes.every((m) => m === 'thread' || m === 'process') ||
-  !variants.every((v) => v === 'shared' || v === 'pinned') ||
+  !placements.every((v) => v === 'shared' || v === 'pinned') ||
+  !recordingModes.every((r) => r === 'off' || r === 'on') ||
   !steps.every((n) => Number.isInteger(n) && n > 0)
 ) {
   console.error(
     'usage: npm run bench:capacity -- [--isolation thread,process] [--variants shared,pinned] [--pin] [--runtime-cpus LIST] ' +
-      '[--steps 1,2,4,...] [--duration S] [--min-steps-to N] [--ramp R] [--out DIR]',
+      '[--steps 1,2,4,...] [--duration S] [--min-steps-to N] [--ramp R] [--out DIR] [--recording off|on|off,on]',
   );
   process.exit(2);
 }
 
 /** One load-test run in a child process (same network namespace); its JSON is its last stdout line. */
 function loadtest(rooms: number, isolation: string, variant: string): Promise<LoadtestResult> {
-  return new Promise((resolve, reject) => {
+  const recordingsDir = variant.endsWith(RECORDING_SUFFIX) ? mkdtempSync(join(tmpdir(), 'capacity-recordings-')) : undefined;
+  return new Promise<LoadtestResult>((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [
         ...['--import', 'tsx', 'bench/loadtest.ts', '--rooms', String(rooms), '--ramp', args.ramp],
         ...['--duration', args.duration, '--isolation', isolation, '--json'],
-        ...(variant === 'pinned' ? ['--pin', '--runtime-cpus', args['runtime-cpus']] : []),
+        ...(variant.startsWith('pinned') ? ['--pin', '--runtime-cpus', args['runtime-cpus']] : []),
+        ...(recordingsDir ? ['--env', `RECORDINGS_DIR=${recordingsDir}`] : []),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -99,7 +111,28 @@ function loadtest(rooms: number, isolation: string, variant: string): Promise<Lo
         reject(new Error(`load test of ${rooms} ${isolation} room(s), ${variant}, failed: ${(err as Error).message}`));
       }
     });
+  }).finally(() => {
+    if (!recordingsDir) return;
+    reportRecordings(recordingsDir);
+    rmSync(recordingsDir, { recursive: true, force: true });
   });
+}
+
+/** The recordings a run left: how many, how long, and their size per minute (Ogg's last granule position at 48 kHz, less the pre-skip). */
+function reportRecordings(dir: string): void {
+  let bytes = 0;
+  let seconds = 0;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ogg'));
+  for (const file of files) {
+    const ogg = readFileSync(join(dir, file));
+    const last = ogg.lastIndexOf('OggS');
+    const head = ogg.indexOf('OpusHead');
+    if (last < 0 || head < 0) continue;
+    bytes += ogg.length;
+    seconds += (Number(ogg.readBigInt64LE(last + 6)) - ogg.readUInt16LE(head + 10)) / 48_000;
+  }
+  const perMinuteKb = seconds ? Math.round(bytes / 1024 / (seconds / 60)) : 0;
+  process.stderr.write(`recordings: ${files.length} file(s), ${Math.round(seconds)} s in all, ${Math.round(bytes / 1024)} KB: ${perMinuteKb} KB per minute\n`);
 }
 
 const runs: CapacityRun[] = [];

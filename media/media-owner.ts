@@ -33,6 +33,7 @@ import {
   type ToMediaOwner,
   parseToMediaOwner,
 } from './media-messages.ts';
+import { InterviewRecorder } from './interview-recorder.ts';
 import { PlaybackQueue } from './playback-queue.ts';
 import type { SpeechDetector } from './speech-detector.ts';
 
@@ -88,6 +89,8 @@ export class MediaOwner {
   private readonly playback: PlaybackQueue;
   private closed = false;
   private readonly captionsSending = new Set<Promise<void>>();
+  /** Both sides as the candidate hears them, when RECORDINGS_DIR is set. */
+  private recorder: InterviewRecorder | undefined;
 
   private constructor(
     private readonly port: MessagePort,
@@ -101,6 +104,10 @@ export class MediaOwner {
       outputSampleRate,
       (report) => this.post(report),
       (err) => log.warn('playback failed', errorFields(err)),
+      {
+        played: (samples, sampleRate, endsInMs) => this.recorder?.interviewerAudio(samples, sampleRate, endsInMs),
+        cut: () => this.recorder?.interviewerCut(),
+      },
     );
   }
 
@@ -166,6 +173,9 @@ export class MediaOwner {
     const publication = await this.room.localParticipant!.publishTrack(track, options);
     this.trackSid = publication.sid;
     this.playback.attach(this.source);
+    if (this.config.recordingsDir) {
+      this.recorder = InterviewRecorder.start({ dir: this.config.recordingsDir, sessionId: this.spec.session_id, roomId: this.spec.room_id });
+    }
     log.info('interviewer joined the room', { output_sample_rate: this.outputSampleRate });
     this.post({ type: 'room', event: 'connected' });
     for (const participant of this.room.remoteParticipants.values()) this.onParticipant(participant, 'joined');
@@ -198,6 +208,7 @@ export class MediaOwner {
           // A copy of our own to transfer (2 KB): the frame's buffer may be native memory, which
           // Node 24 refuses to transfer (DataCloneError).
           const samples = frame.data.slice();
+          this.recorder?.candidateAudio(samples);
           const probabilities = await speech.probabilities(samples);
           this.post({ type: 'audio_in', samples, speech: probabilities }, [samples.buffer as ArrayBuffer, probabilities.buffer]);
         }
@@ -256,11 +267,13 @@ export class MediaOwner {
     this.closed = true;
     this.playback.close();
     this.port.close();
+    const recording = this.recorder?.finish();
     // A caption still being sent is finished first: the interviewer's last words (a session that
     // ends right after them) would otherwise never reach the candidate.
     await within(Promise.all(this.captionsSending), CAPTION_SEND_TIMEOUT_MS, undefined);
     for (const stream of this.inputs) await stream.cancel().catch(() => {});
     await this.source?.close().catch(() => {});
     await this.room.disconnect().catch((err) => log.debug('room disconnect failed', errorFields(err)));
+    await recording;
   }
 }

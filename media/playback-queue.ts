@@ -8,6 +8,13 @@ import type { FromMediaOwner } from './media-messages.ts';
 /** How often the pipeline hears how far playback got (word-aligned captions follow it). */
 const PROGRESS_EVERY_MS = 100;
 
+export interface PlaybackTap {
+  /** `samples` were handed to the native queue and will have played `endsInMs` from now. */
+  played(samples: Int16Array, sampleRate: number, endsInMs: number): void;
+  /** Playback was cut now: nothing handed over earlier plays any more. */
+  cut(): void;
+}
+
 export type PlaybackReport = Extract<FromMediaOwner, { type: 'playback_started' | 'playback_progress' | 'playback_finished' }>;
 
 export class PlaybackQueue {
@@ -26,6 +33,8 @@ export class PlaybackQueue {
     private readonly sampleRate: number,
     private readonly report: (message: PlaybackReport) => void,
     private readonly onError: (err: unknown) => void,
+    /** Hears what really plays (the recording): each frame as it enters the native queue, and every cut. */
+    private readonly tap?: PlaybackTap,
   ) {}
 
   /** The native source exists (the room is joined): play what waited for it. */
@@ -51,6 +60,7 @@ export class PlaybackQueue {
     if (this.segmentFinished || !this.source) return;
     const unplayedMs = this.source.queuedDuration;
     this.source.clearQueue();
+    this.tap?.cut();
     this.segmentFinished = true;
     this.flushed.delete(this.segment);
     const playedS = Math.max(0, this.segmentSamples / this.sampleRate - unplayedMs / 1000);
@@ -78,6 +88,7 @@ export class PlaybackQueue {
         }
         if (this.segmentFinished) continue; // cleared while we waited
         await this.source.captureFrame(new AudioFrame(samples, this.sampleRate, 1, samples.length));
+        this.tap?.played(samples, this.sampleRate, this.source.queuedDuration);
         this.segmentSamples += samples.length;
         this.reportProgress();
       }

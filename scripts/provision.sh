@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the runtime, its demo and its tests need on a Debian machine, idempotently:
-#   - Debian packages: redis-server, iproute2, nftables, flite, pocketsphinx, pocketsphinx-en-us
+#   - Debian packages: redis-server, iproute2, nftables, flite, pocketsphinx, pocketsphinx-en-us, opus-tools,
+#     chromium
 #   - the LiveKit server, built once from the Go module proxy and cached outside the repo
 #   - node_modules, via `npm ci`, when missing or older than package-lock.json
 # A second run with everything in place finishes in about a second.
@@ -32,6 +33,7 @@ declare -A DEB_FOR=(
   [flite]=flite
   [pocketsphinx_continuous]=pocketsphinx
   [chromium]=chromium # the candidate page's browser test (tests/examples/candidate-page.test.ts)
+  [opusenc]=opus-tools # interview recordings (media/interview-recorder.ts)
 )
 missing=()
 for cmd in "${!DEB_FOR[@]}"; do

@@ -1,5 +1,8 @@
 // Runtime configuration: every environment variable is read and validated here, once, at start.
 // A bad start lists every problem at once and never echoes a value (some are secrets).
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 const url = (protocols: string[]) =>
@@ -63,6 +66,8 @@ const environmentSchema = z
     CANDIDATE_JOIN_TIMEOUT_S: seconds.default(300),
     SHUTDOWN_GRACE_S: seconds.default(5),
     INTERVIEWER_IDENTITY: z.string().min(1).default('interviewer'),
+    // --- recordings (off when unset) ---
+    RECORDINGS_DIR: z.string().optional().transform((value) => (value === '' ? undefined : value)),
     // --- operations ---
     OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     OPS_HOST: z.string().default('0.0.0.0'),
@@ -76,6 +81,24 @@ const CLOUD_KEYS = ['DEEPGRAM_API_KEY', 'GOOGLE_API_KEY', 'CARTESIA_API_KEY'] as
 function providerProblems(env: NodeJS.ProcessEnv): string[] {
   if (env.PROVIDERS !== 'cloud') return [];
   return CLOUD_KEYS.filter((key) => !env[key]).map((key) => `${key}: required when PROVIDERS=cloud`);
+}
+
+/** A recording directory must be usable now (an absolute, writable directory) and the encoder installed. */
+function recordingProblems(env: NodeJS.ProcessEnv): string[] {
+  const dir = env.RECORDINGS_DIR;
+  if (!dir) return [];
+  const problems: string[] = [];
+  try {
+    if (!isAbsolute(dir)) problems.push('RECORDINGS_DIR: must be an absolute path');
+    else if (!statSync(dir).isDirectory()) problems.push('RECORDINGS_DIR: is not a directory');
+    else accessSync(dir, constants.W_OK);
+  } catch (err) {
+    problems.push(`RECORDINGS_DIR: not a writable directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (spawnSync('opusenc', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    problems.push('RECORDINGS_DIR: recordings need opusenc (Debian package opus-tools) on the PATH');
+  }
+  return problems;
 }
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -119,6 +142,8 @@ export interface RuntimeConfig {
   readonly shutdownGraceMs: number;
   readonly ops: { readonly port: number; readonly host: string };
   readonly logLevel: Environment['LOG_LEVEL'];
+  /** Where each interview's recording is written (and uploaded from); undefined: no recordings. */
+  readonly recordingsDir: string | undefined;
   /** Names this process in logs, leases and events; unique per process. */
   readonly runtimeId: string;
 }
@@ -149,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
       return `${name}: ${message}`;
     }),
     ...providerProblems(env),
+    ...recordingProblems(env),
   ];
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
@@ -182,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig 
     shutdownGraceMs: s(e.SHUTDOWN_GRACE_S),
     ops: { port: e.OPS_PORT, host: e.OPS_HOST },
     logLevel: e.LOG_LEVEL,
+    recordingsDir: e.RECORDINGS_DIR,
     runtimeId: e.RUNTIME_ID ?? `${process.env.HOSTNAME ?? 'runtime'}-${process.pid}`,
   });
 }

@@ -123,7 +123,7 @@ export interface MarkIncompleteBody {
   reason: MarkIncompleteReason;
 }
 
-export const EVENT_NAMES = ['SESSION_STARTED', 'MODE_CHANGED', 'COMMAND_REJECTED', 'SESSION_ENDED'] as const;
+export const EVENT_NAMES = ['SESSION_STARTED', 'MODE_CHANGED', 'COMMAND_REJECTED', 'SESSION_ENDED', 'RECORDING_READY'] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
 /** Formats a zod error as "field: problem" items, naming each bad field and never echoing values. */

@@ -77,6 +77,12 @@ export interface RedisNames {
    * over. Expires a day after its last write.
    */
   conversation(sessionId: string): string;
+  /**
+   * String `runtime:recording:ready:{session_id}`, set once when RECORDING_READY is published for
+   * the session (7 days): however often its upload is repeated (a crash after it, several processes
+   * sharing RECORDINGS_DIR), the event goes out once.
+   */
+  recordingReady(sessionId: string): string;
 }
 
 export function redisNames(prefix = ''): RedisNames {
@@ -99,5 +105,6 @@ export function redisNames(prefix = ''): RedisNames {
     outboxes: `${p}runtime:transcripts:outboxes`,
     outboxLease: (sessionId) => `${p}runtime:transcripts:lease:${sessionId}`,
     conversation: (sessionId) => `${p}runtime:transcripts:history:${sessionId}`,
+    recordingReady: (sessionId) => `${p}runtime:recording:ready:${sessionId}`,
   };
 }

@@ -30,6 +30,14 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
 end
 return false`;
 
+// KEYS[1] the session's recording-ready marker, KEYS[2] stream; ARGV[1] marker TTL (s), ARGV[2]
+// stream length, ARGV[3..] the entry's fields. Publishes once per session.
+const PUBLISH_ONCE = `
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false`;
+
 export interface SessionRef {
   readonly jobId: string;
   readonly sessionId: string;
@@ -42,7 +50,7 @@ export class EventPublisher {
     private readonly names: RedisNames,
   ) {}
 
-  private fields(event: EventName, ref: SessionRef, data: object): string[] {
+  private fields(event: EventName, ref: Pick<SessionRef, 'sessionId' | 'roomId'>, data: object): string[] {
     return [
       'event', event,
       'session_id', ref.sessionId,
@@ -83,6 +91,13 @@ export class EventPublisher {
       ...this.fields('SESSION_ENDED', ref, { reason, ...detail }),
     );
     if (id) log.info('session ended', { reason });
+    return Boolean(id);
+  }
+
+  /** Announces the session's uploaded recording, once per session; false if it was announced before. */
+  async recordingReady(ref: Pick<SessionRef, 'sessionId' | 'roomId'>, data: { bytes: number; duration_s: number }): Promise<boolean> {
+    const fields = this.fields('RECORDING_READY', ref, data);
+    const id = await this.redis.eval(PUBLISH_ONCE, 2, this.names.recordingReady(ref.sessionId), this.names.events, MARKER_TTL_S, EVENTS_MAXLEN, ...fields);
     return Boolean(id);
   }
 

@@ -32,6 +32,17 @@ export interface TranscriptRecord {
 
 export type Failure = { status: number } | 'drop-connection' | undefined;
 
+/** One `PUT /sessions/{id}/recording` (interface.md section 8). */
+export interface ReceivedRecording {
+  readonly sessionId: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly bytes: Buffer;
+  /** What the server answered (0: connection dropped). */
+  readonly status: number;
+  /** The key was accepted before: a retry of something already stored. */
+  readonly duplicate: boolean;
+}
+
 export class CentralServer {
   readonly requests: ReceivedRequest[] = [];
   /** Accepted requests (2xx, first time for their key), in arrival order. */
@@ -40,6 +51,10 @@ export class CentralServer {
   private readonly keys = new Map<string, string>();
   private readonly changed = new EventEmitter();
   private failure: Failure;
+  /** Every recording PUT, in arrival order. */
+  readonly recordingPuts: ReceivedRecording[] = [];
+  /** Answer a recording PUT (its `attempt` for the session, from 1) with this status instead of 200. */
+  respondToRecording: ((put: { sessionId: string; attempt: number }) => number | undefined) | undefined;
   /** Answer for a given body instead of 200 (e.g. a 400 for one entry). */
   respond: ((body: Record<string, unknown>) => number | undefined) | undefined;
 
@@ -102,6 +117,11 @@ export class CentralServer {
     });
   }
 
+  /** Recording PUTs of the session that were accepted the first time for their key. */
+  recordings(sessionId: string): ReceivedRecording[] {
+    return this.recordingPuts.filter((r) => r.sessionId === sessionId && r.status >= 200 && r.status < 300 && !r.duplicate);
+  }
+
   async stop(): Promise<void> {
     await closeServer(this.server);
   }
@@ -109,6 +129,8 @@ export class CentralServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    const recording = /^\/sessions\/([^/]+)\/recording$/.exec(req.url ?? '');
+    if (recording && req.method === 'PUT') return this.handleRecording(req, res, decodeURIComponent(recording[1]!), Buffer.concat(chunks));
     const match = /^\/sessions\/([^/]+)\/(transcripts|mark-incomplete)$/.exec(req.url ?? '');
     let body: Record<string, unknown> = {};
     try {
@@ -142,6 +164,19 @@ export class CentralServer {
       this.keys.set(key, rawBody);
       this.accepted.push(record);
     }
+    if (status === 0) req.socket.destroy();
+    else res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ok: status < 300 }));
+    this.changed.emit('request');
+  }
+
+  private handleRecording(req: IncomingMessage, res: ServerResponse, sessionId: string, bytes: Buffer): void {
+    const key = String(req.headers['idempotency-key'] ?? '');
+    const duplicate = this.keys.has(key);
+    const attempt = this.recordingPuts.filter((r) => r.sessionId === sessionId).length + 1;
+    const failure = this.failure;
+    const status = failure === 'drop-connection' ? 0 : (failure?.status ?? this.respondToRecording?.({ sessionId, attempt }) ?? 200);
+    this.recordingPuts.push({ sessionId, headers: req.headers, bytes, status, duplicate });
+    if (status >= 200 && status < 300 && !duplicate) this.keys.set(key, `recording:${bytes.length}`);
     if (status === 0) req.socket.destroy();
     else res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ok: status < 300 }));
     this.changed.emit('request');
