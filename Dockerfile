@@ -1,26 +1,48 @@
-# Multi-stage build of the runtime image. Only production dependencies reach the final stage.
-FROM node:20-bookworm-slim AS deps
+# Multi-stage build of the runtime image, which also runs the reference central server (compose).
+# The final stage holds plain JavaScript (`npm run build`) run with `node`, and production
+# dependencies only: TypeScript and tsx stay in the build stage.
+
+# Every dependency, to build.
+FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # .npmrc stops onnxruntime-node's postinstall from downloading CUDA files (its CPU build ships in the package).
 # patches/ is applied by the postinstall step (patch-package): upstream fixes, see patches/README.md.
 COPY package.json package-lock.json .npmrc ./
 COPY patches ./patches
-RUN npm ci --omit=dev --no-audit --no-fund
-
-FROM node:20-bookworm-slim
-# flite and pocketsphinx back the offline providers (PROVIDERS=offline).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends flite pocketsphinx pocketsphinx-en-us ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY shared ./shared
 COPY media ./media
 COPY agent ./agent
 COPY supervisor ./supervisor
+COPY examples ./examples
+# The candidate page goes beside the built reference server, its script bundled now: the server
+# serves a bundle newer than its sources as it is, and the final stage cannot write there.
+RUN npm run build \
+ && rm -rf dist/examples/candidate-page \
+ && cp -r examples/candidate-page dist/examples/candidate-page \
+ && node --input-type=module -e "const { candidatePage } = await import('./dist/examples/central-server/candidate-page.js'); if ((await candidatePage()).problem) process.exit(1);"
+
+# Production dependencies only, patched the same way.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY patches ./patches
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+# flite and pocketsphinx back the offline providers (PROVIDERS=offline); opus-tools encodes recordings.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends flite pocketsphinx pocketsphinx-en-us opus-tools ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+# The reference server's store (a volume in compose), writable by the user it runs as.
+RUN mkdir /data && chown node:node /data
 ENV NODE_ENV=production
 USER node
 EXPOSE 9464
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "supervisor/main.ts"]
+CMD ["node", "dist/supervisor/main.js"]

@@ -25,8 +25,16 @@ export async function startServerProcess(opts: {
   timeoutMs?: number;
   /** Runs it on these CPUs only (a taskset CPU list, e.g. "0"); default: wherever this process may run. */
   cpus?: string;
+  /** Its environment; default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** In a process group of its own: a Ctrl-C in the terminal reaches only us, and we stop it in order. */
+  detached?: boolean;
 }): Promise<ServerProcess> {
-  const child = spawn(...onCpus(opts.command, opts.args, opts.cpus), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...onCpus(opts.command, opts.args, opts.cpus), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+    detached: opts.detached ?? false,
+  });
   const lines: string[] = [];
   let ready!: () => void;
   const readyPromise = new Promise<void>((resolve) => (ready = resolve));

@@ -25,13 +25,22 @@ describe('the built runtime (npm run build, then node dist/supervisor/main.js)',
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('emits JavaScript whose relative imports name .js files', () => {
+  it('emits JavaScript that imports .js modules and production dependencies only', () => {
     const files = readdirSync(outDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
     assert.ok(files.includes(join('supervisor', 'main.js')), 'no dist/supervisor/main.js');
+    assert.ok(files.includes(join('examples', 'central-server', 'main.js')), 'no dist/examples/central-server/main.js');
     assert.ok(!files.some((f) => /^(tests|testbed|bench|scripts)\//.test(f)), 'test or tooling code in the build');
+    // The image installs production dependencies only (npm ci --omit=dev): what the lock does not mark dev.
+    const { packages } = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const installed = (name: string) => packages[`node_modules/${name}`] !== undefined && !packages[`node_modules/${name}`]!.dev;
     for (const file of files) {
       const source = readFileSync(join(outDir, file), 'utf8');
       assert.doesNotMatch(source, /from ["']\.{1,2}\/[^"']*\.ts["']/, `${file} still imports a .ts module`);
+      for (const [, specifier] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"'.][^"']*)["']/g)) {
+        if (specifier!.startsWith('node:')) continue;
+        const name = specifier!.split('/').slice(0, specifier!.startsWith('@') ? 2 : 1).join('/');
+        assert.ok(installed(name), `${file} imports ${name}, which the image does not install`);
+      }
     }
   });
 
