@@ -288,16 +288,16 @@ try {
   const turns = rooms.flatMap((r) => r.turns);
   const earToEar = turns.map((t) => t.earToEarMs);
   const overhead = turns.map((t) => t.earToEarMs - END_OF_TURN_MS[t.mode] - fakeMs);
-  // The same turns timed inside the runtime ("reply started": from the VAD's end of speech to the
-  // first reply audio handed to the room), so the media path both ways is left out.
+  // The same turns timed inside the runtime ("reply latency", the transcripts' latency_ms: from the
+  // VAD's end of speech to the first reply audio handed to the room), so the media path both ways is left out.
   const replyFakeMs = PROVIDERS === 'fakes' ? FAKE_LATENCY_MS.llm + FAKE_LATENCY_MS.tts : 0;
   const inRuntime = product.runtime.logs
-    .filter((l) => l.message === 'reply started')
+    .filter((l) => l.message === 'reply latency')
     .map((l) => {
       // Less the configured end-of-turn silence of the turn's mode (not the measured delay, whose
       // lateness is the runtime's).
-      const configured = Number(l.eou_delay_ms) > 2_000 ? END_OF_TURN_MS.CODING : END_OF_TURN_MS.CONVERSATIONAL;
-      return Number(l.from_speech_end_ms) - configured - replyFakeMs;
+      const configured = Number(l.end_of_turn_ms) > 2_000 ? END_OF_TURN_MS.CODING : END_OF_TURN_MS.CONVERSATIONAL;
+      return Number(l.total_ms) - configured - replyFakeMs;
     });
   const greeting = rooms.map((r) => r.greetingMs).filter(Number.isFinite);
   const switches = rooms.flatMap((r) => r.modeSwitchMs);

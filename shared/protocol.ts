@@ -107,7 +107,25 @@ export interface TranscriptBody {
   sequence: number;
   /** Agent turns only: cut off by the candidate's barge-in (`text` is what was really heard). */
   interrupted?: boolean;
+  /** Agent turns that answer the candidate: where the time to the reply went. */
+  latency_ms?: ReplyLatencyMs;
+  /** Agent turns that answer nothing the candidate said. */
+  turn?: UnpromptedTurn;
 }
+
+/**
+ * Where a reply's time went, in ms, from timestamps on one clock: the candidate's end of speech
+ * (VAD), the end-of-turn decision, the final transcript, the LLM's first token, and the reply's
+ * first audio handed to the room. `end_of_turn`, `llm_first_token` and `tts_first_audio` follow
+ * one another and add up to `total` exactly; `transcription` runs during `end_of_turn`.
+ */
+export const REPLY_LATENCY_STAGES = ['end_of_turn', 'transcription', 'llm_first_token', 'tts_first_audio', 'total'] as const;
+export type ReplyLatencyStage = (typeof REPLY_LATENCY_STAGES)[number];
+export type ReplyLatencyMs = Record<ReplyLatencyStage, number>;
+
+/** An agent turn that is no answer: the opening (a greeting, or picking up a resumed interview) or a CODING check-in. */
+export const UNPROMPTED_TURNS = ['greeting', 'check_in'] as const;
+export type UnpromptedTurn = (typeof UNPROMPTED_TURNS)[number];
 
 /**
  * Why a session start flags earlier entries: `started` (first start of this session id),

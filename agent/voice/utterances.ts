@@ -5,6 +5,7 @@
 import type { llm } from '@livekit/agents';
 import type { Mode } from '../../shared/protocol.ts';
 import type { PipelineContext } from '../pipeline.ts';
+import type { ReplyTiming } from './turn-timing.ts';
 
 export class Utterances {
   /** When the candidate's current turn began (VAD), for transcripts the framework gives no times. */
@@ -41,8 +42,8 @@ export class Utterances {
     });
   }
 
-  /** An interviewer turn as it entered the conversation. */
-  agentTurn(message: llm.ChatMessage, vadMode: Mode): void {
+  /** An interviewer turn as it entered the conversation, with its latency or which unprompted turn it is. */
+  agentTurn(message: llm.ChatMessage, vadMode: Mode, timing: ReplyTiming): void {
     const text = message.textContent?.trim();
     if (!text) return;
     const { startedSpeakingAt, stoppedSpeakingAt } = message.metrics; // seconds
@@ -53,6 +54,7 @@ export class Utterances {
       endedAt: stoppedSpeakingAt ? stoppedSpeakingAt * 1000 : Date.now(),
       vadMode,
       interrupted: message.interrupted,
+      ...timing,
     });
   }
 }

@@ -56,12 +56,18 @@ class InterviewerAgent extends voice.Agent {
     instructions: string,
     chatCtx: llm.ChatContext,
     private readonly onUserTurn: (message: llm.ChatMessage) => void,
+    private readonly turnTiming: TurnTiming,
   ) {
     super({ instructions, chatCtx });
   }
 
   override async onUserTurnCompleted(_chatCtx: llm.ChatContext, newMessage: llm.ChatMessage): Promise<void> {
     this.onUserTurn(newMessage);
+  }
+
+  /** The LLM's output, its first token timed when it answers the candidate. */
+  override async llmNode(...args: Parameters<voice.Agent['llmNode']>): ReturnType<voice.Agent['llmNode']> {
+    return this.turnTiming.llmOutput(args[0], await super.llmNode(...args));
   }
 }
 
@@ -95,10 +101,7 @@ export class VoicePipeline implements InterviewPipeline {
     this.utterances = new Utterances(context.utterance);
     this.vadLag = new VadLagMeter(context.vadLag);
     this.link = new MediaLink(context.media, providers.tts.sampleRate, {
-      playbackStarted: (at) => {
-        this.turnTiming.replyStarted(at);
-        this.checkIn.setPlaying(true);
-      },
+      playbackStarted: () => this.checkIn.setPlaying(true),
       playbackFinished: () => this.checkIn.setPlaying(false),
       candidate: (present) => {
         this.checkIn.setCandidatePresent(present);
@@ -163,9 +166,10 @@ export class VoicePipeline implements InterviewPipeline {
     });
     session.on(voice.AgentSessionEventTypes.AgentStateChanged, (ev) => this.checkIn.setInterviewer(activityOf(ev.newState)));
     session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (ev) => {
-      if (ev.item.type === 'message' && ev.item.role === 'assistant') this.utterances.agentTurn(ev.item, this.mode);
+      if (ev.item.type === 'message' && ev.item.role === 'assistant') {
+        this.utterances.agentTurn(ev.item, this.mode, this.turnTiming.describe(ev.item));
+      }
     });
-    session.on(voice.AgentSessionEventTypes.MetricsCollected, (ev) => this.turnTiming.collect(ev.metrics));
     session.on(voice.AgentSessionEventTypes.Error, ({ error }) =>
       log.warn('voice pipeline error', { source: error.type, recoverable: error.recoverable, ...errorFields('error' in error ? error.error : error) }),
     );
@@ -188,7 +192,11 @@ export class VoicePipeline implements InterviewPipeline {
     const agent = new InterviewerAgent(
       interviewerInstructions(assignment.spec.interview),
       earlierConversation(assignment.conversation),
-      (message) => this.utterances.userTurn(message, this.mode),
+      (message) => {
+        this.turnTiming.userTurn(message);
+        this.utterances.userTurn(message, this.mode);
+      },
+      this.turnTiming,
     );
     await session.start({ agent });
     this.link.listen();
@@ -201,7 +209,8 @@ export class VoicePipeline implements InterviewPipeline {
     log.info(continuing ? 'candidate present; continuing the interview' : 'candidate present; greeting', {
       earlier_turns: assignment.conversation.length,
     });
-    session.generateReply({ instructions: continuing ? RESUME_INSTRUCTIONS : GREETING_INSTRUCTIONS });
+    const opening = session.generateReply({ instructions: continuing ? RESUME_INSTRUCTIONS : GREETING_INSTRUCTIONS });
+    this.turnTiming.unpromptedReply(opening, 'greeting');
 
     // From here the conversation runs itself; the session ends when the candidate is gone too long.
     for (;;) {
@@ -260,6 +269,7 @@ export class VoicePipeline implements InterviewPipeline {
     if (!session) return;
     log.info('candidate silent; checking in');
     const handle = session.generateReply({ instructions: CHECK_IN_INSTRUCTIONS });
+    this.turnTiming.unpromptedReply(handle, 'check_in');
     // If the reply produced no state change (nothing to say, an error), the clock must not stay held.
     handle.addDoneCallback(() => this.checkIn.setInterviewer(activityOf(session.agentState)));
   }

@@ -16,6 +16,7 @@ import { fliteSpeech } from '../../testbed/audio.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
 import { isIn, isOut, isUtterance, utteranceAt, withSilenceAround } from '../fixtures/fake-media-owner.ts';
 import { startInProcessPipeline } from '../fixtures/in-process-pipeline.ts';
+import { assertReplyLatency } from '../fixtures/reply-latency.ts';
 
 const FRAME_SAMPLES = (INPUT_SAMPLE_RATE * INPUT_FRAME_MS) / 1000;
 const ANSWER = 'I have five years of experience building backend services.';
@@ -73,7 +74,7 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
     await detector.close();
   });
 
-  it('greets once the candidate is present, hears the answer and replies', async () => {
+  it('greets once the candidate is present, hears the answer and replies, each turn saying what it is', async () => {
     const session = startSession(detector, 'turn');
     const { owner } = session;
     try {
@@ -96,6 +97,8 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
       assert.match(greeting.text, /welcome/i);
       assert.equal(greeting.interrupted, false);
       assert.equal(greeting.vadMode, 'CONVERSATIONAL');
+      assert.equal(greeting.turn, 'greeting');
+      assert.equal(greeting.latencyMs, undefined, 'the greeting answers nothing: no latency');
       const captions = out.filter((m) => m.type === 'caption' && m.speaker === 'agent');
       assert.ok(captions.length > 1 && captions.every((c) => c.type === 'caption' && c.segmentId === 'agent-0'), 'greeting captions');
       assert.deepEqual(captions.at(-1), { type: 'caption', speaker: 'agent', segmentId: 'agent-0', text: greeting.text, final: true });
@@ -111,11 +114,21 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
       const replied = await owner.waitFor('the reply as an utterance', isUtterance('agent'), heard);
       const reply = utteranceAt(owner, replied);
       assert.match(reply.text, /first question/i);
+      assert.equal(reply.turn, undefined);
+      assertReplyLatency(reply.latencyMs, { userEndedAt: user.endedAt, replyStartedAt: reply.startedAt, mode: 'CONVERSATIONAL' });
       const userCaption = owner.timeline.findIndex(isOut('caption', (m) => m.speaker === 'user' && m.final && m.text.length > 0));
       const replyAudio = owner.timeline.findIndex(isOut('audio_out', (m) => m.segment === 2));
       const replyPlayed = owner.timeline.findIndex(isIn('playback_finished', (m) => m.segment === 2));
       assert.ok(spokeAt < userCaption && userCaption < replyAudio && replyAudio < replyPlayed && replyPlayed < replied, 'reply out of order');
       assert.ok(session.vadLags.length === 0 || session.vadLags.every((lag) => lag >= 0));
+
+      // Coding in silence: the check-in says what it is, and carries no latency either.
+      const switchedAt = owner.timeline.length;
+      await session.pipeline.setMode('CODING', 1);
+      const checkedIn = utteranceAt(owner, await owner.waitFor('the check-in as an utterance', isUtterance('agent'), switchedAt));
+      assert.equal(checkedIn.turn, 'check_in');
+      assert.equal(checkedIn.latencyMs, undefined);
+      assert.equal(checkedIn.vadMode, 'CODING');
     } finally {
       await session.close();
     }

@@ -16,6 +16,7 @@ import type { Stack } from '../../testbed/stack.ts';
 import { withTimeout } from '../../testbed/timeout.ts';
 import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 import { FAKE_KEYS, cloudProviderEnv } from '../fixtures/cloud-fakes.ts';
+import { assertReplyLatency } from '../fixtures/reply-latency.ts';
 
 const GREETING = 'Hello and welcome. I am your interviewer today. Please introduce yourself.';
 const FIRST_QUESTION = 'Thank you. How would you design a rate limiter for a public API?';
@@ -94,6 +95,17 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       const connection = deepgram.connections.at(-1)!;
       assert.equal(connection.query.get('endpointing'), 'false');
       assert.ok(deepgram.finalizeCount >= 1, 'the STT stream was never finalized');
+
+      // The transcripts: the greeting says what it is, the reply where its time went.
+      await central.until(() => central.transcripts(s.session_id).length >= 3, 15_000, 'three transcripts');
+      const [greetingEntry, answerEntry, replyEntry] = central.transcripts(s.session_id);
+      assert.deepEqual([greetingEntry?.turn, answerEntry?.role, replyEntry?.role], ['greeting', 'user', 'agent']);
+      const latency = assertReplyLatency(replyEntry!.latency_ms, {
+        userEndedAt: Date.parse(answerEntry!.end_time),
+        replyStartedAt: Date.parse(replyEntry!.start_time),
+        mode: 'CONVERSATIONAL',
+      });
+      console.log(`reply latency_ms: ${JSON.stringify(latency)}`);
     } finally {
       await candidate.leave();
     }
@@ -145,6 +157,9 @@ describe('interview on the cloud plugins against protocol fakes', () => {
       assert.ok(words(cut.text).length >= 3, `nearly nothing heard: "${cut.text}"`);
       assert.deepEqual(words(cut.text), words(LONG_REPLY).slice(0, words(cut.text).length), 'not what was heard of the reply');
       assert.ok(words(cut.text).length < words(LONG_REPLY).length, 'the whole reply counted as heard');
+      // Cut off or not, it answered the candidate: it says where its time went.
+      const answered = central.transcripts(s.session_id).filter((t) => t.role === 'user' && t.sequence < cut.sequence).at(-1)!;
+      assertReplyLatency(cut.latency_ms, { userEndedAt: Date.parse(answered.end_time), replyStartedAt: Date.parse(cut.start_time), mode: 'CONVERSATIONAL' });
       const afterCut = central.transcripts(s.session_id).filter((t) => t.sequence > cut.sequence);
       assert.ok(afterCut.some((t) => t.role === 'user' && t.text.includes(BARGE_IN)), 'the barge-in words are not transcribed');
     } finally {

@@ -1,16 +1,20 @@
 // A whole interview through the real SFU on the offline providers: a synthetic candidate joins,
 // a START_SESSION job is enqueued, the candidate hears the greeting, answers, and hears the next
-// question of the plan.
+// question of the plan. The central server gets each turn's transcript, the reply with where its
+// time went (latency_ms), which /metrics counts by stage and mode.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
+import { REPLY_LATENCY_STAGES } from '../../shared/protocol.ts';
+import { CentralServer } from '../../testbed/central-server.ts';
 import { concatPcm, fliteSpeech, silence } from '../../testbed/audio.ts';
 import { PARTICIPANT_SAMPLE_RATE, SyntheticParticipant } from '../../testbed/participant.ts';
 import type { RuntimeProcess } from '../../testbed/runtime-process.ts';
 import type { Stack } from '../../testbed/stack.ts';
 import { type VoiceRuntime, startVoiceRuntime } from '../../testbed/voice-runtime.ts';
 import { transcribe, words } from '../../testbed/transcribe.ts';
+import { assertReplyLatency } from '../fixtures/reply-latency.ts';
 
 /** The interviewer has finished a turn when it has been quiet this long. */
 const TURN_QUIET_MS = 1_500;
@@ -20,13 +24,16 @@ describe('interview on the offline providers', () => {
   let stack: Stack;
   let runtime: RuntimeProcess;
   let queue: Queue;
+  let central: CentralServer;
 
   before(async () => {
-    product = await startVoiceRuntime();
+    central = await CentralServer.start();
+    product = await startVoiceRuntime({ CENTRAL_SERVER_URL: central.url });
     ({ stack, runtime, queue } = product);
   });
   after(async () => {
     await product?.stop();
+    await central?.stop();
   });
 
   it('greets the candidate, hears the answer, and asks the first question', { timeout: 120_000 }, async () => {
@@ -59,6 +66,33 @@ describe('interview on the offline providers', () => {
       const expected = ['first', 'question', 'design', 'rate', 'limiter', 'public'];
       const matched = expected.filter((w) => words(reply).includes(w));
       assert.ok(matched.length >= 4, `reply not the first question: "${reply}"`);
+
+      // The transcripts: the greeting says what it is; the reply says where its time went.
+      await central.until(() => central.transcripts(s.session_id).length >= 3, 15_000, 'three transcripts');
+      const [greetingEntry, answerEntry, replyEntry] = central.transcripts(s.session_id);
+      assert.deepEqual([greetingEntry?.role, answerEntry?.role, replyEntry?.role], ['agent', 'user', 'agent']);
+      assert.equal(greetingEntry!.turn, 'greeting');
+      assert.equal(greetingEntry!.latency_ms, undefined);
+      assert.equal(answerEntry!.latency_ms, undefined);
+      assert.equal(answerEntry!.turn, undefined);
+      assert.equal(replyEntry!.turn, undefined);
+      const latency = assertReplyLatency(replyEntry!.latency_ms, {
+        userEndedAt: Date.parse(answerEntry!.end_time),
+        replyStartedAt: Date.parse(replyEntry!.start_time),
+        mode: 'CONVERSATIONAL',
+      });
+      console.log(`reply latency_ms: ${JSON.stringify(latency)}`);
+
+      // /metrics: one observation per stage, under the reply's mode, with the reply's values.
+      const metrics = (await (await fetch(`http://127.0.0.1:${runtime.opsPort}/metrics`)).text()).split('\n');
+      const sample = (series: string) => metrics.find((line) => line.startsWith(`${series} `))?.split(' ')[1];
+      for (const stage of REPLY_LATENCY_STAGES) {
+        const labels = `{stage="${stage}",mode="CONVERSATIONAL"}`;
+        const count = sample(`interviewer_reply_latency_seconds_count${labels}`);
+        const sum = sample(`interviewer_reply_latency_seconds_sum${labels}`);
+        assert.equal(count, '1', `${stage}: observations`);
+        assert.ok(Math.abs(Number(sum) - latency[stage] / 1000) < 1e-9, `${stage}: ${sum} s observed, ${latency[stage]} ms in the transcript`);
+      }
     } finally {
       await candidate.leave();
     }
