@@ -13,6 +13,7 @@ import {
   ParticipantKind,
   type RemoteParticipant,
   type RemoteTrack,
+  type RemoteTrackPublication,
   Room,
   RoomEvent,
   TrackKind,
@@ -85,6 +86,8 @@ export class MediaOwner {
   private source: AudioSource | undefined;
   private trackSid: string | undefined;
   private candidateIdentity: string | undefined;
+  /** The candidate's microphone track: their captions name it, as LiveKit's agents do. */
+  private candidateTrackSid: string | undefined;
   private readonly inputs = new Set<AudioStream>();
   private readonly playback: PlaybackQueue;
   private closed = false;
@@ -148,7 +151,7 @@ export class MediaOwner {
     this.room.on(RoomEvent.ParticipantDisconnected, bindLogContext((p: RemoteParticipant) => this.onParticipant(p, 'left')));
     this.room.on(
       RoomEvent.TrackSubscribed,
-      bindLogContext((track: RemoteTrack, _pub: unknown, p: RemoteParticipant) => this.onTrack(track, p)),
+      bindLogContext((track: RemoteTrack, publication: RemoteTrackPublication, p: RemoteParticipant) => this.onTrack(track, publication, p)),
     );
     this.room.on(
       RoomEvent.Disconnected,
@@ -196,8 +199,9 @@ export class MediaOwner {
     this.post({ type: 'candidate', event, identity: participant.identity });
   }
 
-  private onTrack(track: RemoteTrack, participant: RemoteParticipant): void {
+  private onTrack(track: RemoteTrack, publication: RemoteTrackPublication, participant: RemoteParticipant): void {
     if (track.kind !== TrackKind.KIND_AUDIO || !this.isCandidate(participant)) return;
+    this.candidateTrackSid = publication.sid;
     // Subscribed at the rate the session's VAD and STT consume: no resampling in the thread.
     const stream = new AudioStream(track, { sampleRate: INPUT_SAMPLE_RATE, numChannels: 1, frameSizeMs: INPUT_FRAME_MS });
     const speech = this.detector.stream();
@@ -251,7 +255,8 @@ export class MediaOwner {
       'lk.segment_id': caption.segmentId,
       'lk.transcription_final': String(caption.final),
     };
-    if (caption.speaker === 'agent' && this.trackSid) attributes['lk.transcribed_track_id'] = this.trackSid;
+    const transcribedTrack = caption.speaker === 'agent' ? this.trackSid : this.candidateTrackSid;
+    if (transcribedTrack) attributes['lk.transcribed_track_id'] = transcribedTrack;
     const sender = caption.speaker === 'user' ? this.candidateIdentity : participant.identity;
     const writer = await participant.streamText({
       topic: 'lk.transcription',

@@ -5,6 +5,7 @@ import type { AudioFrame } from '@livekit/rtc-node';
 import { voice } from '@livekit/agents';
 import type { SpeakerRole, ToMediaOwner } from '../../media/media-messages.ts';
 import type { TranscriptionSink } from './agents-compat.ts';
+import { SpokenText } from './spoken-text.ts';
 
 /** Sends one message to the media owner, transferring the buffers listed. */
 export type PostToMediaOwner = (message: ToMediaOwner, transfer?: ArrayBuffer[]) => void;
@@ -17,13 +18,8 @@ export type PostToMediaOwner = (message: ToMediaOwner, transfer?: ArrayBuffer[])
 export class BridgedAudioOutput extends voice.AudioOutput {
   private segment = 0;
   private segmentOpen = false;
-  /** Seconds of audio captured in the current segment. */
-  private segmentDurationS = 0;
-  /**
-   * What of the current reply was really heard, given how much of its audio played: the framework
-   * keeps exactly this in the chat context when the candidate cuts the interviewer off.
-   */
-  spokenText: ((playedS: number, totalS: number) => string | undefined) | undefined;
+  /** Follows the audio and its playback (the captions); tells what of a cut reply was heard. */
+  listener: PlaybackListener | undefined;
 
   constructor(
     private readonly post: PostToMediaOwner,
@@ -37,15 +33,15 @@ export class BridgedAudioOutput extends voice.AudioOutput {
     if (!this.segmentOpen) {
       this.segmentOpen = true;
       this.segment++;
-      this.segmentDurationS = 0;
     }
-    this.segmentDurationS += frame.samplesPerChannel / frame.sampleRate;
+    this.listener?.audioCaptured(frame.samplesPerChannel / frame.sampleRate);
     const samples = frame.data.slice(); // our own buffer, so it can be transferred
     this.post({ type: 'audio_out', segment: this.segment, samples, sampleRate: frame.sampleRate }, [samples.buffer]);
   }
 
   override flush(): void {
     super.flush();
+    this.listener?.audioEnded();
     if (!this.segmentOpen) return;
     this.segmentOpen = false;
     this.post({ type: 'audio_flush', segment: this.segment });
@@ -53,12 +49,14 @@ export class BridgedAudioOutput extends voice.AudioOutput {
 
   clearBuffer(): void {
     this.segmentOpen = false;
+    this.listener?.audioCleared();
     this.post({ type: 'audio_clear' });
   }
 
   /** Called with the media owner's playback reports. */
   playbackStarted(at: number): void {
     this.reportedMs = 0;
+    this.listener?.playbackStarted(at);
     this.onPlaybackStarted(at);
   }
 
@@ -66,6 +64,7 @@ export class BridgedAudioOutput extends voice.AudioOutput {
 
   /** Reports the stretch played since the last report, as the framework's aligned transcripts expect. */
   playbackProgress(playedMs: number, at: number): void {
+    this.listener?.playbackProgress(playedMs / 1000, at);
     if (playedMs <= this.reportedMs) return;
     const duration = playedMs - this.reportedMs;
     this.onPlaybackProgressed({ startedAt: at - duration, offset: this.reportedMs, duration });
@@ -74,7 +73,9 @@ export class BridgedAudioOutput extends voice.AudioOutput {
 
   playbackFinished(positionS: number, interrupted: boolean): void {
     this.reportedMs = 0;
-    const synchronizedTranscript = interrupted ? this.spokenText?.(positionS, this.segmentDurationS) : undefined;
+    const heard = this.listener?.playbackFinished(positionS, interrupted);
+    // What was really heard: the framework keeps exactly this in the chat context when the candidate cut the interviewer off.
+    const synchronizedTranscript = interrupted ? heard : undefined;
     this.onPlaybackFinished({
       playbackPosition: positionS,
       interrupted,
@@ -83,57 +84,171 @@ export class BridgedAudioOutput extends voice.AudioOutput {
   }
 }
 
+/** What follows the interviewer's audio from capture to the end of its playback (positions in seconds into the segment). */
+export interface PlaybackListener {
+  audioCaptured(seconds: number): void;
+  /** No more audio in the current segment (the framework flushes even a segment without audio). */
+  audioEnded(): void;
+  /** Barge-in: audio not yet playing is dropped. */
+  audioCleared(): void;
+  playbackStarted(at: number): void;
+  playbackProgress(playedS: number, at: number): void;
+  /** Returns the text heard. */
+  playbackFinished(positionS: number, interrupted: boolean): string | undefined;
+}
+
+/** How often a playing reply's caption catches up with the playback position between the media owner's reports. */
+const CAPTION_TICK_MS = 40;
+/** Playback is taken to run on at most this long past its last report (a stalled room holds the caption too). */
+const MAX_EXTRAPOLATION_MS = 300;
+
+/** One interviewer reply on its way from text and audio to the candidate's ears. */
+interface Reply {
+  readonly segmentId: string;
+  readonly spoken: SpokenText;
+  textEnded: boolean;
+  audioS: number;
+  audioEnded: boolean;
+  /** The last playback report: position (s) and when (wall-clock ms); undefined until it plays. */
+  playedS: number;
+  playedAt: number | undefined;
+  /** What the candidate's caption shows. */
+  shown: string;
+}
+
 /**
- * The interviewer's words as they are generated, for live captions. Shaped like the framework's
- * TextOutput, which the package does not export (agents-compat.ts installs it).
+ * The interviewer's captions, paced with its audio as the candidate hears it. Shaped like the
+ * framework's TextOutput, which the package does not export (agents-compat.ts installs it), and
+ * the audio output's PlaybackListener.
  *
- * The text of a reply usually ends (flush) long before its audio does, so the last reply is kept
- * until the next one starts: a barge-in during its audio corrects its caption and tells the
- * framework what was really heard.
+ * A reply's text arrives long before its audio has played; its caption reveals it word by word
+ * from the media owner's playback position (spoken-text.ts: the TTS's timings, syllables in
+ * between), is final when its playback has finished, and is cut to the words heard on a barge-in,
+ * which is also what the framework keeps. A reply that never plays is never captioned.
  */
-export class CaptionTextOutput implements TranscriptionSink {
-  private reply = { segmentId: 'agent-0', text: '', timedWords: [] as { text: string; startS: number }[], flushed: false };
-  private replies = 0;
+export class CaptionTextOutput implements TranscriptionSink, PlaybackListener {
+  /** Replies in order: text goes to the newest, audio and playback to the oldest still waiting for them. */
+  private readonly replies: Reply[] = [];
+  private count = 0;
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(private readonly publish: (speaker: SpeakerRole, segmentId: string, text: string, final: boolean) => void) {}
 
   onAttached(): void {}
-  onDetached(): void {}
+  onDetached(): void {
+    this.stopTicking();
+  }
 
   async captureText(text: string | voice.TimedString): Promise<void> {
-    if (this.reply.flushed) this.reply = { segmentId: `agent-${++this.replies}`, text: '', timedWords: [], flushed: false };
-    const piece = typeof text === 'string' ? text : text.text;
-    if (typeof text !== 'string' && text.startTime !== undefined) this.reply.timedWords.push({ text: piece, startS: text.startTime });
-    this.reply.text += piece;
-    this.publish('agent', this.reply.segmentId, this.reply.text, false);
+    let reply = this.replies.at(-1);
+    if (!reply || reply.textEnded) reply = this.newReply();
+    if (typeof text === 'string') reply.spoken.add(text);
+    else reply.spoken.add(text.text, text.startTime, text.endTime);
+    this.catchUp(reply);
   }
 
   flush(): void {
-    if (this.reply.flushed) return;
-    this.reply.flushed = true;
-    if (this.reply.text) this.publish('agent', this.reply.segmentId, this.reply.text, true);
+    const reply = this.replies.at(-1);
+    if (!reply || reply.textEnded) return;
+    reply.textEnded = true;
+    this.dropIfSilent(reply);
   }
 
-  /**
-   * The part of the current reply heard before playback stopped at `playedS` of `totalS`: by word
-   * timings when the TTS gives them, else by the share of the audio played (flite gives none).
-   * Its caption is corrected to that.
-   */
-  spokenUpTo(playedS: number, totalS: number): string {
-    const { timedWords, text, segmentId } = this.reply;
-    const spoken = (
-      timedWords.length
-        ? timedWords.filter((w) => w.startS < playedS).map((w) => w.text).join('')
-        : cutAtWord(text, totalS > 0 ? playedS / totalS : 0)
-    ).trim();
-    this.reply.flushed = true;
-    this.publish('agent', segmentId, spoken, true);
-    return spoken;
+  audioCaptured(seconds: number): void {
+    const reply = this.replies.find((r) => !r.audioEnded) ?? this.newReply();
+    reply.audioS += seconds;
   }
-}
 
-/** The first `share` (0..1) of `text`, cut at a word boundary. */
-export function cutAtWord(text: string, share: number): string {
-  const words = text.trim().split(/\s+/).filter(Boolean);
-  return words.slice(0, Math.round(Math.min(1, Math.max(0, share)) * words.length)).join(' ');
+  audioEnded(): void {
+    const reply = this.replies.find((r) => !r.audioEnded);
+    if (!reply) return;
+    reply.audioEnded = true;
+    reply.spoken.audioComplete(reply.audioS);
+    this.dropIfSilent(reply);
+  }
+
+  audioCleared(): void {
+    // Audio that never started playing is dropped unheard; the playing reply hears of its cut position.
+    for (const reply of [...this.replies]) {
+      if (reply.audioS > 0 && reply.playedAt === undefined) this.remove(reply);
+    }
+  }
+
+  playbackStarted(at: number): void {
+    const reply = this.playing(false);
+    if (!reply) return;
+    reply.playedS = 0;
+    reply.playedAt = at;
+    this.catchUp(reply);
+    this.ticker ??= setInterval(() => this.tick(), CAPTION_TICK_MS).unref();
+  }
+
+  playbackProgress(playedS: number, at: number): void {
+    const reply = this.playing(true);
+    if (!reply) return;
+    reply.playedS = playedS;
+    reply.playedAt = at;
+    this.catchUp(reply);
+  }
+
+  playbackFinished(positionS: number, interrupted: boolean): string | undefined {
+    const reply = this.playing(true) ?? this.playing(false);
+    if (!reply) return undefined;
+    this.remove(reply);
+    const heard = interrupted ? reply.spoken.heardAt(positionS) : reply.spoken.text.trim();
+    if (heard || reply.shown) this.publish('agent', reply.segmentId, heard, true);
+    return heard;
+  }
+
+  private newReply(): Reply {
+    const reply: Reply = {
+      segmentId: `agent-${this.count++}`,
+      spoken: new SpokenText(),
+      textEnded: false,
+      audioS: 0,
+      audioEnded: false,
+      playedS: 0,
+      playedAt: undefined,
+      shown: '',
+    };
+    this.replies.push(reply);
+    return reply;
+  }
+
+  /** The oldest reply with audio that is playing (`started`) or about to. */
+  private playing(started: boolean): Reply | undefined {
+    return this.replies.find((r) => r.audioS > 0 && (r.playedAt !== undefined) === started);
+  }
+
+  /** Shows the words heard by now, if any more than shown. */
+  private catchUp(reply: Reply): void {
+    if (reply.playedAt === undefined) return;
+    const sinceReportMs = Math.min(MAX_EXTRAPOLATION_MS, Math.max(0, Date.now() - reply.playedAt));
+    const positionS = Math.min(reply.audioS, reply.playedS + sinceReportMs / 1000);
+    const heard = reply.spoken.heardAt(positionS);
+    if (heard.length <= reply.shown.length) return;
+    reply.shown = heard;
+    this.publish('agent', reply.segmentId, heard, false);
+  }
+
+  private tick(): void {
+    const reply = this.playing(true);
+    if (reply) this.catchUp(reply);
+    else this.stopTicking();
+  }
+
+  /** A reply whose text and audio have ended without any audio will never be heard. */
+  private dropIfSilent(reply: Reply): void {
+    if (reply.textEnded && reply.audioEnded && reply.audioS === 0) this.remove(reply);
+  }
+
+  private remove(reply: Reply): void {
+    this.replies.splice(this.replies.indexOf(reply), 1);
+    if (!this.playing(true)) this.stopTicking();
+  }
+
+  private stopTicking(): void {
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
 }

@@ -147,7 +147,7 @@ export class VoicePipeline implements InterviewPipeline {
     session.output.audio = this.link.output;
     const captions = new CaptionTextOutput((...args) => this.caption(...args));
     setTranscriptionOutput(session, captions);
-    this.link.output.spokenText = (playedS, totalS) => captions.spokenUpTo(playedS, totalS);
+    this.link.output.listener = captions;
 
     let userSegment = 0;
     session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (ev) => {

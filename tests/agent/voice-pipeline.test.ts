@@ -99,8 +99,10 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
       assert.equal(greeting.vadMode, 'CONVERSATIONAL');
       assert.equal(greeting.turn, 'greeting');
       assert.equal(greeting.latencyMs, undefined, 'the greeting answers nothing: no latency');
-      const captions = out.filter((m) => m.type === 'caption' && m.speaker === 'agent');
-      assert.ok(captions.length > 1 && captions.every((c) => c.type === 'caption' && c.segmentId === 'agent-0'), 'greeting captions');
+      // Captions follow playback, which this owner reports at once: the final caption is posted with the report, so it may arrive after the utterance.
+      const captionsDone = await owner.waitFor('the final greeting caption', isOut('caption', (m) => m.speaker === 'agent' && m.final));
+      const captions = owner.timeline.slice(0, captionsDone + 1).filter(isOut('caption', (m) => m.speaker === 'agent')).flatMap((e) => (e.dir === 'out' ? [e.message] : []));
+      assert.ok(captions.length >= 1 && captions.every((c) => c.type === 'caption' && c.segmentId === 'agent-0'), 'greeting captions');
       assert.deepEqual(captions.at(-1), { type: 'caption', speaker: 'agent', segmentId: 'agent-0', text: greeting.text, final: true });
 
       // The candidate answers; the transcript is final before the interviewer's reply starts.

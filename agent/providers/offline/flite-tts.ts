@@ -4,12 +4,16 @@
 // framework's sentence tokenizer completes it: the first audio follows the first sentence of a
 // reply, not the whole reply. Audio leaves at flite's native 16 kHz (declared as `sampleRate`):
 // resampling would need the rtc-node FFI, which session threads must not touch.
+//
+// Each sentence's audio carries its text with where its speech starts and ends in the segment
+// (an aligned transcript, as the framework's own StreamAdapter gives): the interviewer's captions
+// are paced by it (agent/voice/spoken-text.ts), so every sentence's caption starts with its voice.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type APIConnectOptions, APIError, AsyncIterableQueue, shortuuid, tokenize, tts } from '@livekit/agents';
+import { type APIConnectOptions, APIError, AsyncIterableQueue, shortuuid, tokenize, tts, voice } from '@livekit/agents';
 import { AudioFrame } from '@livekit/rtc-node';
 import { logger } from '../../../shared/logging.ts';
 
@@ -24,6 +28,9 @@ const SAMPLES_PER_FRAME = (FLITE_SAMPLE_RATE * FLITE_FRAME_MS) / 1000;
 const FLITE_TIMEOUT_MS = 10_000;
 /** Voices shipped with Debian's flite that render at 16 kHz (`kal` is 8 kHz). */
 const VOICES_AT_16_KHZ = ['kal16', 'slt', 'rms', 'awb'];
+/** Speech starts and ends where a 10 ms window is louder than this (RMS of 16-bit samples); flite pads sentences with ~0.2 s of silence. */
+const SPEECH_RMS = 300;
+const SPEECH_WINDOW_SAMPLES = FLITE_SAMPLE_RATE / 100;
 
 export interface FliteTTSOptions {
   /** A 16 kHz flite voice: kal16 (default, fastest), slt, rms or awb. */
@@ -37,7 +44,7 @@ export class FliteTTS extends tts.TTS {
   readonly #sentences = new tokenize.basic.SentenceTokenizer({ minSentenceLength: 10 });
 
   constructor(options: FliteTTSOptions = {}) {
-    super(FLITE_SAMPLE_RATE, 1, { streaming: true });
+    super(FLITE_SAMPLE_RATE, 1, { streaming: true, alignedTranscript: true });
     this.#voice = options.voice ?? 'kal16';
   }
 
@@ -147,7 +154,7 @@ class FliteSynthesizeStream extends tts.SynthesizeStream {
             throw err;
           });
           if (!samples) return;
-          frames.push(samples);
+          frames.push(samples, token);
         }
         frames.end();
       }
@@ -195,7 +202,7 @@ class FliteChunkedStream extends tts.ChunkedStream {
         throw err;
       });
       if (!samples) return;
-      frames.push(samples);
+      frames.push(samples, sentence);
     }
     frames.end();
   }
@@ -204,18 +211,34 @@ class FliteChunkedStream extends tts.ChunkedStream {
 /**
  * Cuts one segment's audio into fixed 20 ms frames. The newest frame is held back until the next
  * one exists, so the segment's last frame (padded with silence) can be the one marked `final`.
+ * A sentence's timed text rides on the frame where its audio begins (on the next frame for a
+ * sentence with nothing to say), as the framework expects aligned transcripts.
  */
 class SegmentFrames {
   readonly #requestId = shortuuid();
   readonly #emit: (audio: tts.SynthesizedAudio) => void;
   #rest = new Int16Array(0);
-  #held: AudioFrame | undefined;
+  #held: { frame: AudioFrame; timed: voice.TimedString[] } | undefined;
+  /** Samples of the segment before the current sentence. */
+  #segmentSamples = 0;
+  #pendingText: voice.TimedString[] = [];
 
   constructor(emit: (audio: tts.SynthesizedAudio) => void) {
     this.#emit = emit;
   }
 
-  push(samples: Int16Array): void {
+  /** Adds one sentence's audio, with its text (separated from the previous sentence's by a space). */
+  push(samples: Int16Array, sentence: string): void {
+    const speech = speechBounds(samples);
+    const startS = this.#segmentSamples / FLITE_SAMPLE_RATE;
+    this.#pendingText.push(
+      voice.createTimedString({
+        text: this.#segmentSamples > 0 || this.#pendingText.length > 0 ? ` ${sentence}` : sentence,
+        startTime: startS + speech.start / FLITE_SAMPLE_RATE,
+        endTime: startS + speech.end / FLITE_SAMPLE_RATE,
+      }),
+    );
+    this.#segmentSamples += samples.length;
     const all = new Int16Array(this.#rest.length + samples.length);
     all.set(this.#rest);
     all.set(samples, this.#rest.length);
@@ -239,12 +262,34 @@ class SegmentFrames {
 
   #hold(samples: Int16Array): void {
     if (this.#held) this.#send(this.#held, false);
-    this.#held = new AudioFrame(samples, FLITE_SAMPLE_RATE, 1, SAMPLES_PER_FRAME);
+    this.#held = { frame: new AudioFrame(samples, FLITE_SAMPLE_RATE, 1, SAMPLES_PER_FRAME), timed: this.#pendingText };
+    this.#pendingText = [];
   }
 
-  #send(frame: AudioFrame, final: boolean): void {
-    this.#emit({ requestId: this.#requestId, segmentId: this.#requestId, frame, final });
+  #send({ frame, timed }: { frame: AudioFrame; timed: voice.TimedString[] }, final: boolean): void {
+    this.#emit({
+      requestId: this.#requestId,
+      segmentId: this.#requestId,
+      frame,
+      final,
+      ...(timed.length > 0 ? { timedTranscripts: timed } : {}),
+    });
   }
+}
+
+/** Where speech starts and ends in a sentence's samples (flite pads both sides with silence); the whole of it when all is quiet. */
+function speechBounds(samples: Int16Array): { start: number; end: number } {
+  let start = -1;
+  let end = samples.length;
+  for (let offset = 0; offset < samples.length; offset += SPEECH_WINDOW_SAMPLES) {
+    const window = samples.subarray(offset, offset + SPEECH_WINDOW_SAMPLES);
+    let energy = 0;
+    for (const sample of window) energy += sample * sample;
+    if (Math.sqrt(energy / window.length) <= SPEECH_RMS) continue;
+    if (start < 0) start = offset;
+    end = offset + window.length;
+  }
+  return start < 0 ? { start: 0, end: samples.length } : { start, end };
 }
 
 /**
