@@ -12,7 +12,7 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { rename, stat, writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { errorFields, logger } from '../shared/logging.ts';
+import { bindLogContext, errorFields, logger } from '../shared/logging.ts';
 import { within } from '../shared/timeout.ts';
 import { PART_SUFFIX, PENDING_SUFFIX, type RecordingMarker, recordingPath } from './recording-files.ts';
 
@@ -119,8 +119,11 @@ export class InterviewRecorder {
   /**
    * Ends the recording at this moment: the encoder finishes the file, which is then marked for
    * upload (the `.pending` marker before the rename, so a finished file always has its marker).
+   * Bound to the session's log context: the room is left from outside it.
    */
-  async finish(): Promise<void> {
+  readonly finish: () => Promise<void> = bindLogContext(() => this.finishFile());
+
+  private async finishFile(): Promise<void> {
     if (this.stopped) return;
     this.commit(this.now());
     this.stopped = true;
@@ -138,7 +141,10 @@ export class InterviewRecorder {
       const marker: RecordingMarker = { session_id: this.options.sessionId, room_id: this.options.roomId, duration_s: durationS };
       await writeFile(this.path + PENDING_SUFFIX + '.tmp', JSON.stringify(marker));
       await rename(this.path + PENDING_SUFFIX + '.tmp', this.path + PENDING_SUFFIX);
-      await rename(this.path + PART_SUFFIX, this.path);
+      // The uploader, seeing the marker, may have renamed it already (as it would after a crash).
+      await rename(this.path + PART_SUFFIX, this.path).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' || !(await stat(this.path).catch(() => undefined))) throw err;
+      });
       log.info('recording finished', { file: this.path, duration_s: Math.round(durationS * 10) / 10, bytes: (await stat(this.path)).size });
     } catch (err) {
       log.warn('recording failed: the finished file could not be marked for upload', errorFields(err));
