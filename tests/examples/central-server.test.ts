@@ -127,12 +127,12 @@ describe('reference central server', () => {
       await answer({ candidate, heard }, 'I build payment systems in Go and Postgres.');
 
       assert.equal((await call('POST', `/api/interviews/${sessionId}/mode`, { json: { mode: 'CODING' } })).status, 202);
-      await events.until((all) => all.some((e) => e.session_id === sessionId && e.event === 'MODE_CHANGED'));
+      await events.until((all) => all.some((e) => e.session_id === sessionId && e.event === 'MODE_CHANGED'), 30_000);
       const code = await call('POST', `/api/interviews/${sessionId}/code`, { json: { code: 'def limit(): pass', language: 'python' } });
       assert.equal(code.status, 202, JSON.stringify(code.body));
       assert.match(String(code.body.entry_id), /^\d+-\d+$/);
       assert.equal((await call('POST', `/api/interviews/${sessionId}/stop`)).status, 202);
-      await events.until((all) => all.some((e) => e.session_id === sessionId && e.event === 'SESSION_ENDED'));
+      await events.until((all) => all.some((e) => e.session_id === sessionId && e.event === 'SESSION_ENDED'), 30_000);
     } finally {
       await candidate.leave();
     }
@@ -170,6 +170,7 @@ describe('reference central server', () => {
     assert.equal(view.status, 200);
     assert.ok(String(view.body.text).includes('SESSION_ENDED') && words(String(view.body.text)).includes('payment'), 'the view shows transcript and events');
     assert.equal((await call('GET', `/api/interviews/${sessionId}/join`)).status, 410, 'no token for a stopped interview');
+    assert.ok(String((await call('GET', '/')).body.text).includes(`/sessions/${sessionId}/view`), 'the index links the interview');
   });
 
   it('stores what the runtime sends once per Idempotency-Key and refuses a key reused for another entry', async () => {
