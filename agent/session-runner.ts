@@ -13,16 +13,20 @@ import type { Isolation } from '../shared/config.ts';
 import { checkedListener, serializeError } from '../shared/errors.ts';
 import { errorFields, logger, setLogLevel, setThreadLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
+import type { SummaryReport } from '../shared/interview-summary.ts';
 import {
   type FromSession,
   type SessionAssignment,
   type SessionHostData,
+  type SpokenTurn,
   type ToSession,
   parseToSession,
 } from '../shared/session-messages.ts';
 import type * as ProcessMediaModule from '../media/process-media.ts';
 import type { SpeechDetector } from '../media/speech-detector.ts';
+import { writeSummary } from './interview-summary.ts';
 import type { PipelineFactory } from './pipeline.ts';
+import type { SummaryInput } from '../shared/transcript-summary.ts';
 import { Session } from './session.ts';
 
 const log = logger('session');
@@ -111,7 +115,13 @@ function ownMedia({ MediaOwner, detector }: ProcessMedia, data: SessionHostData,
   return { port: channel.port2, close: () => media.close() };
 }
 
-export async function runSession(createPipeline: PipelineFactory): Promise<void> {
+/** Writes the end-of-interview summary; by default the deterministic one (no LLM). */
+export type SummaryWriter = (input: SummaryInput) => Promise<SummaryReport>;
+
+export async function runSession(
+  createPipeline: PipelineFactory,
+  summarize: SummaryWriter = (input) => writeSummary(input, { llm: undefined }),
+): Promise<void> {
   const supervisor = await linkToSupervisor();
   const processMedia = supervisor.isolation === 'process' ? await loadProcessMedia(supervisor.data.processMediaEntry) : undefined;
   const { config } = supervisor.data;
@@ -144,11 +154,16 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
     setThreadLogContext({ session_id: assignment.spec.session_id, room_id: assignment.spec.room_id });
     try {
       if (!mediaPort) media = ownMedia(processMedia!, supervisor.data, assignment, () => session?.end('error'));
+      // The whole conversation, earlier runs first: what the summary is written from.
+      const turns: SpokenTurn[] = [...assignment.conversation];
       const pipeline = await createPipeline({
         assignment,
         config,
         media: mediaPort ?? media!.port,
-        utterance: (utterance) => post({ type: 'utterance', utterance }),
+        utterance: (utterance) => {
+          turns.push({ role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) });
+          post({ type: 'utterance', utterance });
+        },
         vadLag: (lagsMs) => post({ type: 'vad_lag', lagsMs }),
       });
       session = new Session({ assignment, config, pipeline, post });
@@ -158,7 +173,17 @@ export async function runSession(createPipeline: PipelineFactory): Promise<void>
         // The media owner's rooms stop receiving events once any thread initialises rtc-node.
         log.error('rtc-node native layer initialised in a session thread: every room in this process is at risk');
       }
-      await postEnded({ type: 'ended', ...result });
+      // Ended for good unless replaced (a new session of the room, or this job resumed elsewhere):
+      // SESSION_ENDED goes out first, then the summary is written (bounded) while the supervisor waits.
+      const summaryFollows = session.started && result.reason !== 'replaced';
+      await postEnded({ type: 'ended', ...result, ...(summaryFollows ? { summaryFollows } : {}) });
+      if (summaryFollows) {
+        const report = await summarize({ turns, code: session.lastCode, plan: assignment.spec.interview }).catch((err: unknown) => {
+          log.error('summary not written', errorFields(err));
+          return undefined;
+        });
+        if (report) post({ type: 'summary', report });
+      }
     } catch (err) {
       fail(err);
     }

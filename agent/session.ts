@@ -36,6 +36,10 @@ export class Session {
   private mode: Mode;
   private silenceTimeoutS = DEFAULT_SILENCE_TIMEOUT_S;
   private result: SessionResult | undefined;
+  /** The candidate's latest code, for the end-of-interview summary. */
+  private code: { code: string; language: string | undefined } | undefined;
+  /** SESSION_STARTED is (or will be) out: only such a session is summarized. */
+  private runStarted = false;
   private resolveEnded!: (result: SessionResult) => void;
   private readonly ended = new Promise<SessionResult>((resolve) => (this.resolveEnded = resolve));
   private readonly abort = new AbortController();
@@ -73,13 +77,17 @@ export class Session {
     if (saved.silence_timeout) this.silenceTimeoutS = Number(saved.silence_timeout);
     log.info('session starting', { resumed: this.assignment.resumed, mode: this.mode });
     await this.pipeline.setMode(this.mode, this.silenceTimeoutS);
-    if (saved.code !== undefined) await this.pipeline.updateCode(saved.code, saved.language || undefined);
+    if (saved.code !== undefined) {
+      this.code = { code: saved.code, language: saved.language || undefined };
+      await this.pipeline.updateCode(saved.code, saved.language || undefined);
+    }
     const pipelineDone = this.pipeline.run(this.abort.signal).then(
       (reason) => this.end(reason),
       (err) => this.end('error', err),
     );
     this.control.start();
     this.post({ type: 'started' });
+    this.runStarted = true;
 
     const result = await this.ended;
     // Shutdown order: stop taking commands, stop the pipeline, wait for it (bounded), release it.
@@ -97,6 +105,16 @@ export class Session {
       external_mb: Math.round(heap.external_memory / 1048576),
     });
     return result;
+  }
+
+  /** The candidate's latest code (CODE_UPDATE), if any. */
+  get lastCode(): { code: string; language: string | undefined } | undefined {
+    return this.code;
+  }
+
+  /** Whether the session got as far as running (it reported `started`). */
+  get started(): boolean {
+    return this.runStarted;
   }
 
   end(reason: EndReason, error?: unknown): void {
@@ -140,6 +158,7 @@ export class Session {
         const bounded =
           code.length > LIMITS.codeLength ? `${code.slice(0, LIMITS.codeLength)}\n[... truncated ...]` : code;
         await this.pipeline.updateCode(bounded, language);
+        this.code = { code: bounded, language };
         return { state: { code: bounded, language: language ?? '' } };
       }
       case 'TERMINATE':

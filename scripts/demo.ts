@@ -2,14 +2,13 @@
 // network. A private Redis and LiveKit SFU run in this run's network namespace, the runtime runs
 // as `npm start` would, and a synthetic candidate (flite speech) joins the room and answers the
 // interviewer twice, then codes in silence until the interviewer checks in, while this prints what
-// the candidate hears (the room's live captions), and at the end the events and transcripts a
-// central server would have received (a local HTTP receiver stands in for it).
+// the candidate hears (the room's live captions), and at the end the events, transcripts and
+// end-of-interview summary a central server would have received (a local HTTP receiver stands in for it).
 //
 //   npm run demo
 import { randomUUID } from 'node:crypto';
 import { fliteSpeech } from '../testbed/audio.ts';
 import { CentralServer } from '../testbed/central-server.ts';
-import { latencyTable } from '../testbed/latency-table.ts';
 import { SyntheticParticipant } from '../testbed/participant.ts';
 import { startVoiceRuntime } from '../testbed/voice-runtime.ts';
 
@@ -17,6 +16,8 @@ const ANSWERS = [
   'My name is John and I am a software engineer. I have been building payment systems for six years.',
   'I would put a token bucket per client in a shared store, and reject requests when the bucket is empty.',
 ];
+
+const DEMO_CODE = 'def allow(bucket, now):\n    bucket.refill(now)\n    return bucket.take(1)\n';
 
 const central = await CentralServer.start();
 const product = await startVoiceRuntime({ RUNTIME_ID: 'demo', CENTRAL_SERVER_URL: central.url });
@@ -63,6 +64,7 @@ try {
   const control = (command: string, payload: object) =>
     redis.xadd(`agent_control:${session.room_id}`, '*', 'command', command, 'payload', JSON.stringify(payload));
   await control('UPDATE_CONFIG', { mode: 'CODING', silence_timeout: 5 });
+  await control('CODE_UPDATE', { code: DEMO_CODE, language: 'python' });
   console.log('  (CODING mode, silence_timeout 5 s: the candidate codes in silence)');
   const switchedAt = performance.now();
   const checkIn = await heard.waitForVoice(switchedAt);
@@ -83,8 +85,11 @@ try {
   for (const t of central.transcripts(session.session_id)) {
     console.log(`  #${t.sequence} ${t.role.padEnd(5)} ${t.vad_mode.padEnd(14)} ${t.text}${t.interrupted ? ' [interrupted]' : ''}`);
   }
-  console.log("the interviewer's turns (latency_ms: end_of_turn + llm_first_token + tts_first_audio = total; transcription overlaps end_of_turn):");
-  for (const row of latencyTable(central.transcripts(session.session_id))) console.log(`  ${row}`);
+  // Written once the interview is over, posted after every transcript.
+  await central.until(() => central.summaries(session.session_id).length > 0, 30_000, 'the summary');
+  const [summary] = central.summaries(session.session_id);
+  console.log(`  summary (generated_by ${summary!.generated_by}, covers transcripts up to #${summary!.last_sequence}):`);
+  console.log(JSON.stringify(summary!.summary, null, 2).replace(/^/gm, '    '));
 } finally {
   await product.stop();
   await central.stop();

@@ -4,21 +4,14 @@
 //
 // Lifecycle of one session host:
 //   process only:  init_wanted -> init      (its configuration, never on a command line)
-//   ready -> start -> started -> ... reports ... -> ended
+//   ready -> start -> started -> ... reports ... -> ended [-> summary, when ended says it follows]
 //   at any time:   ping -> pong, log, end
 import { MessagePort } from 'node:worker_threads';
 import { z } from 'zod';
 import type { RuntimeConfig } from './config.ts';
 import { parseMessage } from './errors.ts';
-import {
-  MODES,
-  END_REASONS,
-  REPLY_LATENCY_STAGES,
-  UNPROMPTED_TURNS,
-  startSessionSchema,
-  type ControlCommandName,
-  type ReplyLatencyStage,
-} from './protocol.ts';
+import { SUMMARY_AUTHORS, interviewSummarySchema } from './interview-summary.ts';
+import { MODES, END_REASONS, startSessionSchema, type ControlCommandName } from './protocol.ts';
 
 const mode = z.enum(MODES);
 const endReason = z.enum(END_REASONS);
@@ -51,10 +44,6 @@ export interface SessionHostData {
   readonly processMediaEntry: string;
 }
 
-const replyLatencyMs = z.object(
-  Object.fromEntries(REPLY_LATENCY_STAGES.map((stage) => [stage, z.number()])) as Record<ReplyLatencyStage, z.ZodNumber>,
-);
-
 /** One finalized utterance, as the session hands it to the transcript outbox. */
 const utterance = z.object({
   role,
@@ -65,10 +54,6 @@ const utterance = z.object({
   vadMode: mode,
   /** Agent turns: cut off by a barge-in. */
   interrupted: z.boolean().optional(),
-  /** Agent turns that answer the candidate (protocol.ts ReplyLatencyMs). */
-  latencyMs: replyLatencyMs.optional(),
-  /** Agent turns that answer nothing: the greeting, a check-in. */
-  turn: z.enum(UNPROMPTED_TURNS).optional(),
 });
 export type Utterance = z.infer<typeof utterance>;
 
@@ -114,7 +99,10 @@ const fromSession = z.discriminatedUnion('type', [
   /** The session is running (control stream attached, pipeline started). */
   z.object({ type: z.literal('started') }),
   ...sessionReport.options,
-  z.object({ type: z.literal('ended'), reason: endReason, error: serializedError.optional() }),
+  /** `summaryFollows`: the session ended for good and its thread writes the summary now (`summary` next). */
+  z.object({ type: z.literal('ended'), reason: endReason, error: serializedError.optional(), summaryFollows: z.boolean().optional() }),
+  /** The end-of-interview summary, after `ended` (interface.md section 7). */
+  z.object({ type: z.literal('summary'), report: z.object({ generated_by: z.enum(SUMMARY_AUTHORS), summary: interviewSummarySchema }) }),
   z.object({ type: z.literal('pong'), seq: z.number() }),
   /** One finished log line, written to stdout by the main thread (shared/logging.ts). */
   z.object({ type: z.literal('log'), line: z.string() }),

@@ -16,9 +16,11 @@ import type { Redis } from 'ioredis';
 import { ECHO_BOUNDS, bounded, boundedList } from '../shared/bounded.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
-import { type EndReason, REPLY_LATENCY_STAGES, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
+import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
+import type { SummaryReport } from '../shared/interview-summary.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SessionReport } from '../shared/session-messages.ts';
+import { transcriptSummary } from '../shared/transcript-summary.ts';
 import type { EventPublisher, SessionRef } from './events.ts';
 import { LocalSession } from './local-session.ts';
 import type { JobOutcome, RuntimeMetrics } from './metrics.ts';
@@ -183,12 +185,33 @@ export class Dispatcher {
       if (!session.resumedElsewhere) await events.ended(ref, end.reason, end.error ? { error: end.error } : {}, { startedHere: true });
       // The claim and the slot are free while the last transcripts drain (bounded; the rest stays in the outbox).
       await session.close();
+      // A session that ended for good writes its summary after SESSION_ENDED (bounded); it is queued
+      // behind every transcript of the session, so it covers them all.
+      // A thread that could not hand one over (terminated past a STOP's grace, crashed, hung) gets
+      // the deterministic one, written here from what Redis kept.
+      if (end.reason !== 'replaced' && !session.resumedElsewhere) {
+        await (session.summary.then((summary) => summary ?? this.summaryFromRecord(ref, spec)))
+          .then((summary) => transcripts.queueSummary(ref.sessionId, ref.roomId, summary))
+          .catch((err) => log.error('summary not queued', errorFields(err)));
+      }
       const pending = await transcripts.sessionEnded(ref.sessionId);
       return { outcome: 'completed', reason: end.reason, ...(pending ? { transcripts_pending: pending } : {}) };
     } finally {
       await session.close();
       this.local.delete(ref.jobId);
     }
+  }
+
+  /** The deterministic summary of a session, from the conversation Redis keeps and the code its commands set. */
+  private async summaryFromRecord(ref: SessionRef, spec: StartSession): Promise<SummaryReport> {
+    const { redis, names, transcripts } = this.deps;
+    const [turns, [code, language]] = await Promise.all([
+      transcripts.conversation(ref.sessionId),
+      redis.hmget(names.sessionState(ref.jobId), 'code', 'language'),
+    ]);
+    log.warn('no summary from the session; the deterministic one is written from the transcript');
+    const lastCode = code === null || code === undefined ? undefined : { code, language: language || undefined };
+    return { generated_by: 'offline', summary: transcriptSummary({ turns, code: lastCode, plan: spec.interview }) };
   }
 
   /** Puts a START back in the queue for a process with room (or for us, later). */
@@ -233,16 +256,13 @@ export class Dispatcher {
       case 'vad_lag':
         for (const lag of report.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
         break;
-      case 'utterance': {
-        const { latencyMs, vadMode } = report.utterance;
-        if (latencyMs) for (const stage of REPLY_LATENCY_STAGES) metrics.replyLatencySeconds.observe({ stage, mode: vadMode }, latencyMs[stage] / 1000);
+      case 'utterance':
         // Durable in Redis in the order the session finalized them, each retried until Redis takes
         // it: this fails only when the runtime shuts down while Redis still refuses.
         this.deps.transcripts
           .queue(ref.sessionId, ref.roomId, report.utterance)
           .catch((err) => log.error('transcript not queued: shut down while Redis refused it', errorFields(err)));
         break;
-      }
     }
   }
 

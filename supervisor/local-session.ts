@@ -2,6 +2,7 @@
 // everything back. It owns what the session holds here: the pool reservation (turned into a live
 // worker by the pool), the room claim and the session's worker, and releases them in one
 // idempotent close(), whichever way the start or the session went.
+import type { SummaryReport } from '../shared/interview-summary.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import type { SessionAssignment, SessionReport } from '../shared/session-messages.ts';
 import type { SessionRef } from './events.ts';
@@ -75,6 +76,11 @@ export class LocalSession {
   get ended(): Promise<SessionEnd> {
     if (!this.worker) throw new Error('the session has not started');
     return this.worker.ended;
+  }
+
+  /** The end-of-interview summary its session handed over after it ended (undefined: none). */
+  get summary(): Promise<SummaryReport | undefined> {
+    return this.worker?.summary ?? Promise.resolve(undefined);
   }
 
   /** Asks the session to end; before it runs, it will not start. */

@@ -5,7 +5,7 @@
 // sends. Labels whose values come from code are typed as their set, so a new value added in code
 // without its label set does not compile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { END_REASONS, JOB_NAMES, MODES, REPLY_LATENCY_STAGES, controlPayloadSchemas } from '../shared/protocol.ts';
+import { END_REASONS, JOB_NAMES, controlPayloadSchemas } from '../shared/protocol.ts';
 
 /** The value counted for anything outside a label's known set. */
 export const OTHER_LABEL_VALUE = 'other';
@@ -54,7 +54,7 @@ function boundedHistogram<S extends LabelSets>({ name, help, labels, registry, b
   return { observe: (values: LabelValues<S>, value: number) => histogram.observe(boundLabels(labels, values), value) };
 }
 
-const OUTBOX_KINDS = ['transcript', 'mark_incomplete'] as const;
+const OUTBOX_KINDS = ['transcript', 'mark_incomplete', 'summary'] as const;
 
 export class RuntimeMetrics {
   readonly registry = new Registry();
@@ -95,15 +95,6 @@ export class RuntimeMetrics {
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
     registers: [this.registry],
   });
-  readonly replyLatencySeconds = boundedHistogram({
-    name: 'interviewer_reply_latency_seconds',
-    help:
-      "Each reply to the candidate, by stage (the transcripts' latency_ms: end_of_turn, llm_first_token and " +
-      'tts_first_audio add up to total; transcription runs during end_of_turn) and by the mode in force',
-    labels: { stage: REPLY_LATENCY_STAGES, mode: MODES },
-    buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 3.5, 4, 5, 7.5, 10],
-    registry: this.registry,
-  });
   readonly sessionStartSeconds = boundedHistogram({
     name: 'interviewer_session_start_seconds',
     help: 'From START_SESSION job added to its session thread running, by whether a prewarmed thread was used',
@@ -114,7 +105,7 @@ export class RuntimeMetrics {
 
   readonly transcriptsQueued = boundedCounter({
     name: 'interviewer_transcripts_queued_total',
-    help: 'Deliveries written to the transcript outbox, by kind (transcript, mark_incomplete)',
+    help: 'Deliveries written to the transcript outbox, by kind (transcript, mark_incomplete, summary)',
     labels: { kind: OUTBOX_KINDS },
     registry: this.registry,
   });

@@ -11,6 +11,7 @@ import type { MediaHost } from '../media/media-host.ts';
 import type { ServedMedia } from '../media/media-owner.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { type SerializedError, checkedListener, sessionError } from '../shared/errors.ts';
+import type { SummaryReport } from '../shared/interview-summary.ts';
 import { type LogContext, errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { EndReason } from '../shared/protocol.ts';
 import {
@@ -35,6 +36,11 @@ const READY_TIMEOUT_MS = 30_000;
 const PING_INTERVAL_MS = 1_000;
 /** A session's room failing to join ends it this fast. */
 const ROOM_FAILURE_GRACE_MS = 1_500;
+/**
+ * How long a session that ended for good has to hand over its summary before its thread or process
+ * goes: its LLM's time limit (agent/interview-summary.ts, 10 s) and a margin.
+ */
+const SUMMARY_WAIT_MS = 15_000;
 
 export interface SessionWorkerOptions {
   readonly host: SessionHost;
@@ -51,6 +57,9 @@ export class SessionWorker {
   readonly ready: Promise<void>;
   readonly ended: Promise<SessionEnd>;
   readonly exited: Promise<void>;
+  /** The end-of-interview summary, once the session handed it over (undefined: none is coming). */
+  readonly summary: Promise<SummaryReport | undefined>;
+  private resolveSummary!: (report: SummaryReport | undefined) => void;
   private resolveEnded!: (end: SessionEnd | Promise<SessionEnd>) => void;
   private endResult: SessionEnd | undefined;
   private startedResolve: (() => void) | undefined;
@@ -73,6 +82,8 @@ export class SessionWorker {
     this.mediaHost = media;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
     this.exited = new Promise((resolve) => this.host.onExit(() => resolve()));
+    this.summary = new Promise((resolve) => (this.resolveSummary = resolve));
+    this.host.onExit(() => this.resolveSummary(undefined));
 
     this.ready = new Promise((resolve, reject) => {
       this.markReady = resolve;
@@ -110,10 +121,24 @@ export class SessionWorker {
       case 'ended': {
         const error = message.error ?? this.requested?.error;
         this.finish({ reason: message.reason, ...(error ? { error } : {}) });
-        // Never reused: a finished session's thread or process goes away with everything it held.
-        void this.host.terminate();
+        // Never reused: a finished session's thread or process goes away with everything it held,
+        // once it has handed over its summary (bounded).
+        if (!message.summaryFollows) {
+          this.resolveSummary(undefined);
+          void this.host.terminate();
+          break;
+        }
+        const timer = setTimeout(() => {
+          log.warn(`no summary from the session in time, terminating its ${this.host.kind}`, { wait_ms: SUMMARY_WAIT_MS });
+          void this.host.terminate();
+        }, SUMMARY_WAIT_MS);
+        void this.summary.finally(() => clearTimeout(timer));
         break;
       }
+      case 'summary':
+        this.resolveSummary(message.report);
+        void this.host.terminate();
+        break;
       case 'init_wanted':
         break; // answered by the process host itself
     }

@@ -11,6 +11,7 @@
 import type { Redis } from 'ioredis';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
+import type { SummaryBody, SummaryReport } from '../shared/interview-summary.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SpokenTurn, Utterance } from '../shared/session-messages.ts';
 import { within } from '../shared/timeout.ts';
@@ -25,6 +26,9 @@ const POST_TIMEOUT_MS = 10_000;
 /** Retry backoff: doubles from the base to the cap (with jitter), so a recovered server is seen within 5 s. */
 const RETRY_BASE_MS = 250;
 const RETRY_MAX_MS = 5_000;
+/** Where each kind of outbox entry is posted, under `/sessions/{session_id}/`. */
+const PATHS: Record<OutboxEntry['kind'], string> = { transcript: 'transcripts', mark_incomplete: 'mark-incomplete', summary: 'summary' };
+
 /** A dead deliverer's outboxes move on after this (plus one sweep); renewed every third of it. */
 const LEASE_TTL_MS = 15_000;
 /** A live session whose outbox another process is delivering retries the lease this often. */
@@ -102,8 +106,6 @@ export class TranscriptDelivery {
       end_time: new Date(utterance.endedAt).toISOString(),
       vad_mode: utterance.vadMode,
       ...(utterance.role === 'agent' ? { interrupted: utterance.interrupted ?? false } : {}),
-      ...(utterance.latencyMs ? { latency_ms: utterance.latencyMs } : {}),
-      ...(utterance.turn ? { turn: utterance.turn } : {}),
     };
     const turn = { role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) };
     const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body, turn);
@@ -112,6 +114,18 @@ export class TranscriptDelivery {
     this.checkBound(sessionId, length);
     this.deliverer(sessionId, this.live.has(sessionId)).kick();
     return sequence!;
+  }
+
+  /**
+   * Queues the end-of-interview summary after every transcript of the session: the outbox gives it
+   * `last_sequence` (the highest sequence queued) and delivers it last, with the same retries.
+   */
+  async queueSummary(sessionId: string, roomId: string, report: SummaryReport): Promise<void> {
+    const body: Omit<SummaryBody, 'last_sequence'> = { session_id: sessionId, ...report };
+    const { length } = await this.outbox.append(sessionId, roomId, 'summary', body);
+    this.metrics.transcriptsQueued.inc({ kind: 'summary' });
+    log.info('summary queued', { generated_by: report.generated_by, recommendation: report.summary.recommendation, outbox: length });
+    this.deliverer(sessionId, this.live.has(sessionId)).kick();
   }
 
   /** What earlier runs of the session said, for the interview to continue from. */
@@ -332,7 +346,7 @@ class OutboxDeliverer {
   }
 
   private async post(entry: OutboxEntry): Promise<{ outcome?: Outcome; status?: number; detail?: string; retryAfterMs?: number }> {
-    const path = entry.kind === 'mark_incomplete' ? 'mark-incomplete' : 'transcripts';
+    const path = PATHS[entry.kind];
     const url = `${this.options.centralServerUrl}/sessions/${encodeURIComponent(this.sessionId)}/${path}`;
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': entry.key };
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;

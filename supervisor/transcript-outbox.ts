@@ -27,7 +27,7 @@ const CONVERSATION_TTL_S = 24 * 3600;
 const QUEUE_RETRY_BASE_MS = 250;
 const QUEUE_RETRY_MAX_MS = 5_000;
 
-export type OutboxKind = 'transcript' | 'mark_incomplete';
+export type OutboxKind = 'transcript' | 'mark_incomplete' | 'summary';
 
 export interface OutboxEntry {
   /** Stream entry id: the order of delivery. */
@@ -46,11 +46,13 @@ export interface OutboxEntry {
 }
 
 function idempotencyKey(sessionId: string, kind: OutboxKind, entryId: string, sequence: number | undefined): string {
-  return kind === 'mark_incomplete' ? `${sessionId}:mark-incomplete:${entryId}` : `${sessionId}:${sequence}`;
+  if (kind === 'mark_incomplete') return `${sessionId}:mark-incomplete:${entryId}`;
+  return kind === 'summary' ? `${sessionId}:summary` : `${sessionId}:${sequence}`;
 }
 
 // KEYS[1] sequence counter, KEYS[2] outbox stream, KEYS[3] registry, KEYS[4] conversation list.
-// ARGV[1] session id, ARGV[2] kind, ARGV[3] body JSON (a transcript's without its sequence),
+// ARGV[1] session id, ARGV[2] kind, ARGV[3] body JSON (a transcript's without its sequence, a
+// summary's without its last_sequence: the counter, i.e. the highest sequence queued before it),
 // ARGV[4] now (ms), ARGV[5] counter TTL (s), ARGV[6] room id, ARGV[7] conversation turn JSON
 // (transcripts), ARGV[8] turns kept, ARGV[9] conversation TTL (s), ARGV[10] this process's mark for
 // the session (-1: none), ARGV[11] '1' when this process holds unacknowledged copies of it.
@@ -75,6 +77,8 @@ if ARGV[2] == 'transcript' then
   redis.call('RPUSH', KEYS[4], ARGV[7])
   redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
   redis.call('EXPIRE', KEYS[4], ARGV[9])
+elseif ARGV[2] == 'summary' then
+  body = string.sub(body, 1, -2) .. ',"last_sequence":' .. tostring(counter) .. '}'
 end
 redis.call('SET', KEYS[1], tostring(counter), 'EX', ARGV[5])
 local id = redis.call('XADD', KEYS[2], '*', 'kind', ARGV[2], 'body', body, 'seq', seq, 'queued_at', ARGV[4], 'room', ARGV[6])
@@ -281,9 +285,9 @@ export class TranscriptOutbox {
     return this.ledger.sessionsWithCopies();
   }
 
-  /** What was said in earlier runs of the session, oldest first. */
+  /** What was said in the session so far (its utterances being queued included), oldest first. */
   async conversation(sessionId: string): Promise<SpokenTurn[]> {
-    const turns = await this.redis.lrange(this.names.conversation(sessionId), 0, -1);
+    const turns = await this.inTurn(sessionId, () => this.redis.lrange(this.names.conversation(sessionId), 0, -1));
     return turns.flatMap((raw) => {
       try {
         const turn = JSON.parse(raw) as SpokenTurn;
@@ -300,7 +304,7 @@ export class TranscriptOutbox {
     return entries.map(([id, flat]) => {
       const fields: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-      const kind: OutboxKind = fields.kind === 'mark_incomplete' ? 'mark_incomplete' : 'transcript';
+      const kind: OutboxKind = fields.kind === 'mark_incomplete' || fields.kind === 'summary' ? fields.kind : 'transcript';
       const sequence = fields.seq ? Number(fields.seq) : undefined;
       return {
         id,

@@ -1,14 +1,14 @@
-// The central server's transcript endpoints, as the tests need them: a loopback HTTP server that
+// The central server's transcript and summary endpoints, as the tests need them: a loopback HTTP server that
 // records every request, stores each Idempotency-Key once (as a real server deduplicating would),
 // and can be told to fail (a status, or dropped connections) to play an outage.
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { ReplyLatencyMs, UnpromptedTurn } from '../shared/protocol.ts';
+import type { SummaryBody } from '../shared/interview-summary.ts';
 import { closeServer, listenOnLoopback } from './fakes/local-server.ts';
 
 export interface ReceivedRequest {
   readonly sessionId: string;
-  readonly endpoint: 'transcripts' | 'mark-incomplete';
+  readonly endpoint: 'transcripts' | 'mark-incomplete' | 'summary';
   readonly headers: IncomingMessage['headers'];
   readonly body: Record<string, unknown>;
   /** What the server answered (0: connection dropped). */
@@ -29,8 +29,6 @@ export interface TranscriptRecord {
   vad_mode: 'CONVERSATIONAL' | 'CODING';
   sequence: number;
   interrupted?: boolean;
-  latency_ms?: ReplyLatencyMs;
-  turn?: UnpromptedTurn;
 }
 
 export type Failure = { status: number } | 'drop-connection' | undefined;
@@ -102,6 +100,13 @@ export class CentralServer {
       .map((r) => r.body as { session_id: string; reason: string });
   }
 
+  /** The end-of-interview summaries accepted for the session (interface.md section 7): one, or none. */
+  summaries(sessionId: string): SummaryBody[] {
+    return this.accepted
+      .filter((r) => r.sessionId === sessionId && r.endpoint === 'summary')
+      .map((r) => r.body as unknown as SummaryBody);
+  }
+
   /** Resolves once `done()` holds (checked after every request), or rejects after `timeoutMs`. */
   until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
     if (done()) return Promise.resolve();
@@ -134,7 +139,7 @@ export class CentralServer {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const recording = /^\/sessions\/([^/]+)\/recording$/.exec(req.url ?? '');
     if (recording && req.method === 'PUT') return this.handleRecording(req, res, decodeURIComponent(recording[1]!), Buffer.concat(chunks));
-    const match = /^\/sessions\/([^/]+)\/(transcripts|mark-incomplete)$/.exec(req.url ?? '');
+    const match = /^\/sessions\/([^/]+)\/(transcripts|mark-incomplete|summary)$/.exec(req.url ?? '');
     let body: Record<string, unknown> = {};
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;

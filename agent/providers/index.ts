@@ -58,11 +58,7 @@ export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Pro
       }),
       { backoffMs: reconnectBackoff(providers.retry) },
     ),
-    llm: new google.LLM({
-      apiKey: providers.google.apiKey,
-      model: CLOUD_MODELS.gemini,
-      ...(providers.google.baseUrl ? { httpOptions: { baseUrl: providers.google.baseUrl } } : {}),
-    }),
+    llm: geminiLLM(providers.google),
     tts: new cartesia.TTS({
       apiKey: providers.cartesia.apiKey,
       model: CLOUD_MODELS.cartesia,
@@ -70,5 +66,28 @@ export function createProviders(config: RuntimeConfig, plan: InterviewPlan): Pro
       ...(providers.cartesia.baseUrl ? { baseUrl: providers.cartesia.baseUrl } : {}),
     }),
     llmAndTtsRetry: { ...DEFAULT_API_CONNECT_OPTIONS, maxRetry: providers.retry.retries, retryIntervalMs: providers.retry.intervalMs },
+  };
+}
+
+type CloudProviders = Extract<RuntimeConfig['providers'], { kind: 'cloud' }>;
+
+function geminiLLM(google_: CloudProviders['google']): google.LLM {
+  return new google.LLM({
+    apiKey: google_.apiKey,
+    model: CLOUD_MODELS.gemini,
+    ...(google_.baseUrl ? { httpOptions: { baseUrl: google_.baseUrl } } : {}),
+  });
+}
+
+/**
+ * The LLM that writes the end-of-interview summary (agent/interview-summary.ts): the interviewer's
+ * model, with the session's retry budget. None offline: that summary is written deterministically.
+ */
+export function createSummaryLLM(config: RuntimeConfig): { llm: llm.LLM; connOptions: APIConnectOptions } | undefined {
+  const providers = config.providers;
+  if (providers.kind === 'offline') return undefined;
+  return {
+    llm: geminiLLM(providers.google),
+    connOptions: { ...DEFAULT_API_CONNECT_OPTIONS, maxRetry: providers.retry.retries, retryIntervalMs: providers.retry.intervalMs },
   };
 }
