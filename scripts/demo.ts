@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { fliteSpeech } from '../testbed/audio.ts';
 import { CentralServer } from '../testbed/central-server.ts';
+import { latencyTable } from '../testbed/latency-table.ts';
 import { SyntheticParticipant } from '../testbed/participant.ts';
 import { startVoiceRuntime } from '../testbed/voice-runtime.ts';
 
@@ -85,6 +86,8 @@ try {
   for (const t of central.transcripts(session.session_id)) {
     console.log(`  #${t.sequence} ${t.role.padEnd(5)} ${t.vad_mode.padEnd(14)} ${t.text}${t.interrupted ? ' [interrupted]' : ''}`);
   }
+  console.log("the interviewer's turns (latency_ms: end_of_turn + llm_first_token + tts_first_audio = total; transcription overlaps end_of_turn):");
+  for (const row of latencyTable(central.transcripts(session.session_id))) console.log(`  ${row}`);
   // Written once the interview is over, posted after every transcript.
   await central.until(() => central.summaries(session.session_id).length > 0, 30_000, 'the summary');
   const [summary] = central.summaries(session.session_id);

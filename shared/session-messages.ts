@@ -11,7 +11,15 @@ import { z } from 'zod';
 import type { RuntimeConfig } from './config.ts';
 import { parseMessage } from './errors.ts';
 import { SUMMARY_AUTHORS, interviewSummarySchema } from './interview-summary.ts';
-import { MODES, END_REASONS, startSessionSchema, type ControlCommandName } from './protocol.ts';
+import {
+  MODES,
+  END_REASONS,
+  REPLY_LATENCY_STAGES,
+  UNPROMPTED_TURNS,
+  startSessionSchema,
+  type ControlCommandName,
+  type ReplyLatencyStage,
+} from './protocol.ts';
 
 const mode = z.enum(MODES);
 const endReason = z.enum(END_REASONS);
@@ -44,6 +52,10 @@ export interface SessionHostData {
   readonly processMediaEntry: string;
 }
 
+const replyLatencyMs = z.object(
+  Object.fromEntries(REPLY_LATENCY_STAGES.map((stage) => [stage, z.number()])) as Record<ReplyLatencyStage, z.ZodNumber>,
+);
+
 /** One finalized utterance, as the session hands it to the transcript outbox. */
 const utterance = z.object({
   role,
@@ -54,6 +66,10 @@ const utterance = z.object({
   vadMode: mode,
   /** Agent turns: cut off by a barge-in. */
   interrupted: z.boolean().optional(),
+  /** Agent turns that answer the candidate (protocol.ts ReplyLatencyMs). */
+  latencyMs: replyLatencyMs.optional(),
+  /** Agent turns that answer nothing: the greeting, a check-in. */
+  turn: z.enum(UNPROMPTED_TURNS).optional(),
 });
 export type Utterance = z.infer<typeof utterance>;
 

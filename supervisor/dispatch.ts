@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { ECHO_BOUNDS, bounded, boundedList } from '../shared/bounded.ts';
 import type { RuntimeConfig } from '../shared/config.ts';
 import { errorFields, logger, withLogContext } from '../shared/logging.ts';
-import { type EndReason, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
+import { type EndReason, REPLY_LATENCY_STAGES, type StartSession, type StopSession, validateJob } from '../shared/protocol.ts';
 import type { SummaryReport } from '../shared/interview-summary.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SessionReport } from '../shared/session-messages.ts';
@@ -256,13 +256,16 @@ export class Dispatcher {
       case 'vad_lag':
         for (const lag of report.lagsMs) metrics.vadLagSeconds.observe(lag / 1000);
         break;
-      case 'utterance':
+      case 'utterance': {
+        const { latencyMs, vadMode } = report.utterance;
+        if (latencyMs) for (const stage of REPLY_LATENCY_STAGES) metrics.replyLatencySeconds.observe({ stage, mode: vadMode }, latencyMs[stage] / 1000);
         // Durable in Redis in the order the session finalized them, each retried until Redis takes
         // it: this fails only when the runtime shuts down while Redis still refuses.
         this.deps.transcripts
           .queue(ref.sessionId, ref.roomId, report.utterance)
           .catch((err) => log.error('transcript not queued: shut down while Redis refused it', errorFields(err)));
         break;
+      }
     }
   }
 

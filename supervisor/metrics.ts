@@ -5,7 +5,7 @@
 // sends. Labels whose values come from code are typed as their set, so a new value added in code
 // without its label set does not compile.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { END_REASONS, JOB_NAMES, controlPayloadSchemas } from '../shared/protocol.ts';
+import { END_REASONS, JOB_NAMES, MODES, REPLY_LATENCY_STAGES, controlPayloadSchemas } from '../shared/protocol.ts';
 
 /** The value counted for anything outside a label's known set. */
 export const OTHER_LABEL_VALUE = 'other';
@@ -94,6 +94,15 @@ export class RuntimeMetrics {
     help: 'How far each VAD inference result trails the arrival of the audio it read (every 32 ms window of every session)',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
     registers: [this.registry],
+  });
+  readonly replyLatencySeconds = boundedHistogram({
+    name: 'interviewer_reply_latency_seconds',
+    help:
+      "Each reply to the candidate, by stage (the transcripts' latency_ms: end_of_turn, llm_first_token and " +
+      'tts_first_audio add up to total; transcription runs during end_of_turn) and by the mode in force',
+    labels: { stage: REPLY_LATENCY_STAGES, mode: MODES },
+    buckets: [0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 3.5, 4, 5, 7.5, 10],
+    registry: this.registry,
   });
   readonly sessionStartSeconds = boundedHistogram({
     name: 'interviewer_session_start_seconds',

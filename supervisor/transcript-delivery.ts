@@ -106,6 +106,8 @@ export class TranscriptDelivery {
       end_time: new Date(utterance.endedAt).toISOString(),
       vad_mode: utterance.vadMode,
       ...(utterance.role === 'agent' ? { interrupted: utterance.interrupted ?? false } : {}),
+      ...(utterance.latencyMs ? { latency_ms: utterance.latencyMs } : {}),
+      ...(utterance.turn ? { turn: utterance.turn } : {}),
     };
     const turn = { role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) };
     const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body, turn);

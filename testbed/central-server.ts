@@ -3,6 +3,7 @@
 // and can be told to fail (a status, or dropped connections) to play an outage.
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { ReplyLatencyMs, UnpromptedTurn } from '../shared/protocol.ts';
 import type { SummaryBody } from '../shared/interview-summary.ts';
 import { closeServer, listenOnLoopback } from './fakes/local-server.ts';
 
@@ -29,6 +30,8 @@ export interface TranscriptRecord {
   vad_mode: 'CONVERSATIONAL' | 'CODING';
   sequence: number;
   interrupted?: boolean;
+  latency_ms?: ReplyLatencyMs;
+  turn?: UnpromptedTurn;
 }
 
 export type Failure = { status: number } | 'drop-connection' | undefined;
