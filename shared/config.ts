@@ -95,7 +95,7 @@ function recordingProblems(env: NodeJS.ProcessEnv): string[] {
   } catch (err) {
     problems.push(`RECORDINGS_DIR: not a writable directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  if (spawnSync('opusenc', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  if (spawnSync('opusenc', ['--version'], { stdio: 'ignore', env: { PATH: env.PATH ?? process.env.PATH } }).status !== 0) {
     problems.push('RECORDINGS_DIR: recordings need opusenc (Debian package opus-tools) on the PATH');
   }
   return problems;

@@ -1,6 +1,9 @@
 // Configuration is checked once at start: every problem listed at once, no value echoed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, SECRET_VARIABLES, loadConfig } from '../shared/config.ts';
 
@@ -88,5 +91,24 @@ describe('configuration', () => {
       assert.match(result.stderr, new RegExp(`${name}: `));
     }
     assert.ok(!`${result.stdout}${result.stderr}`.includes('sekrit'), 'a secret reached the output');
+  });
+
+  it('turns recordings on with a usable RECORDINGS_DIR only', () => {
+    assert.equal(loadConfig(VALID).recordingsDir, undefined);
+    assert.equal(loadConfig({ ...VALID, RECORDINGS_DIR: '' }).recordingsDir, undefined);
+    const dir = mkdtempSync(join(tmpdir(), 'recordings-config-'));
+    try {
+      assert.equal(loadConfig({ ...VALID, RECORDINGS_DIR: dir }).recordingsDir, dir);
+      assert.deepEqual(problemsOf({ ...VALID, RECORDINGS_DIR: 'recordings' }), ['RECORDINGS_DIR: must be an absolute path']);
+      assert.deepEqual(problemsOf({ ...VALID, RECORDINGS_DIR: join(dir, 'missing') }), ['RECORDINGS_DIR: not a writable directory (ENOENT)']);
+      writeFileSync(join(dir, 'file'), '');
+      assert.deepEqual(problemsOf({ ...VALID, RECORDINGS_DIR: join(dir, 'file') }), ['RECORDINGS_DIR: is not a directory']);
+      // Without opusenc on the PATH there is nothing to encode with.
+      assert.deepEqual(problemsOf({ ...VALID, RECORDINGS_DIR: dir, PATH: '/nonexistent' }), [
+        'RECORDINGS_DIR: recordings need opusenc (Debian package opus-tools) on the PATH',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
