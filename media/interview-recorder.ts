@@ -22,8 +22,9 @@ const log = logger('recording');
 export const RECORDING_SAMPLE_RATE = 16_000;
 const CHANNELS = 2;
 /**
- * Complexity 0, 60 ms frames, 24 kb/s: the cheapest settings that keep speech clear, ~0.7% of a
- * core per recording here (complexity 10, the default, costs 3%); about 180 KB per minute.
+ * Complexity 0, 60 ms frames, 24 kb/s: the cheapest settings that keep speech clear, ~0.8% of a
+ * core per recording here (complexity 10, the default, costs 3%); about 130-150 KB per minute.
+ * At 16 kb/s Opus narrows the stereo image: each side leaks into the other channel.
  */
 const ENCODER_ARGS = ['--quiet', '--raw', '--raw-rate', String(RECORDING_SAMPLE_RATE), '--raw-chan', String(CHANNELS)];
 const ENCODER_TUNING = ['--bitrate', '24', '--comp', '0', '--framesize', '60', '--speech'];
