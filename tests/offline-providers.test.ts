@@ -13,6 +13,8 @@ import type { InterviewPlan } from '../shared/protocol.ts';
 // Plugin objects refuse to exist before the framework's logger does.
 initializeLogger({ pretty: false, level: 'warn' });
 const { FliteTTS, PocketsphinxSTT, ScriptedLLM, createOfflineProviders } = await import('../agent/providers/offline/index.ts');
+const { MODE_INSTRUCTIONS, STAY_SILENT_TOOL, codeMessage } = await import('../agent/voice/interview-policy.ts');
+const { functionNames } = await import('../agent/providers/offline/interview-script.ts');
 
 const SAMPLE_RATE = 16_000;
 const FRAME_SAMPLES = 320; // 20 ms
@@ -384,13 +386,31 @@ describe('scripted interviewer LLM', () => {
     assert.match(checkIn.text, /^[^.!?]+[.!?]$/);
   });
 
-  it('stays brief while the candidate codes, unless spoken to', async () => {
+  /** The tools the pipeline offers in CODING. */
+  const codingTools = new llm.ToolContext([llm.tool({ ...STAY_SILENT_TOOL, execute: async () => undefined })]);
+
+  /** A turn the interviewer lets pass: one stay_silent call and no words, added to the context as the framework does. */
+  async function silentTurn(interviewer: InstanceType<typeof ScriptedLLM>, chatCtx: llm.ChatContext, toolCtx: llm.ToolContext | undefined) {
+    const chunks: llm.ChatChunk[] = [];
+    for await (const chunk of interviewer.chat({ chatCtx, toolCtx })) chunks.push(chunk);
+    assert.deepEqual(chunks.map((c) => c.delta?.content ?? '').join(''), '', 'words in a silent turn');
+    const calls = chunks.flatMap((c) => c.delta?.toolCalls ?? []);
+    chatCtx.items.push(...calls);
+    return calls.map((call) => `${call.name}(${call.args})`);
+  }
+
+  it('lets a turn pass in silence while the candidate codes, unless spoken to', async () => {
     const interviewer = new ScriptedLLM({ plan });
     const chatCtx = newInterview();
     await interviewerTurn(interviewer, chatCtx);
-    chatCtx.addMessage({ role: 'system', content: 'Mode: CODING. The candidate is now coding; stay quiet unless they speak to you.' });
+    chatCtx.addMessage({ role: 'system', content: MODE_INSTRUCTIONS.CODING });
     chatCtx.addMessage({ role: 'user', content: 'ok so first I will set up the loop over all of the nodes in the list' });
-    assert.equal((await interviewerTurn(interviewer, chatCtx)).text, 'Okay, take your time.');
+    assert.deepEqual(await silentTurn(interviewer, chatCtx, codingTools), ['stay_silent({})']);
+    chatCtx.addMessage({ role: 'user', content: 'then the pointer moves on' });
+    assert.deepEqual(await silentTurn(interviewer, chatCtx, codingTools), ['stay_silent({})'], 'the first turn was heard again');
+    // Without the tool (a pipeline that does not offer it) the turn still gets no words.
+    chatCtx.addMessage({ role: 'user', content: 'and that is the loop' });
+    assert.deepEqual(await silentTurn(interviewer, chatCtx, undefined), []);
 
     chatCtx.addMessage({ role: 'user', content: 'can you repeat the question' });
     assert.equal((await interviewerTurn(interviewer, chatCtx)).text, 'Sure. To start, could you briefly introduce yourself?');
@@ -398,6 +418,46 @@ describe('scripted interviewer LLM', () => {
     chatCtx.addMessage({ role: 'system', content: 'Mode: CONVERSATIONAL. The candidate is back in conversation.' });
     chatCtx.addMessage({ role: 'user', content: LONG_INTRO });
     assert.match((await interviewerTurn(interviewer, chatCtx)).text, /How would you design a URL shortener\?$/);
+  });
+
+  it("names the functions of the candidate's code in its coding replies and check-ins", async () => {
+    const interviewer = new ScriptedLLM({ plan });
+    const chatCtx = newInterview();
+    for (const answer of [LONG_INTRO, LONG_ANSWER, LONG_ANSWER]) {
+      await interviewerTurn(interviewer, chatCtx);
+      chatCtx.addMessage({ role: 'user', content: answer });
+    }
+    assert.match((await interviewerTurn(interviewer, chatCtx)).text, /coding problem/);
+    chatCtx.addMessage({ role: 'system', content: codeMessage('def reverse_list(head):\n    prev = None', 'python') });
+    chatCtx.addMessage({ role: 'user', content: 'can I get a hint' });
+    assert.equal(
+      (await interviewerTurn(interviewer, chatCtx)).text,
+      'Good question. Looking at reverse_list in your code, start with the simplest approach that works, then we can look at making it faster.',
+    );
+    const checkIn = chatCtx.addMessage({ role: 'system', content: 'The candidate has been silent for a while: check in briefly.' });
+    assert.equal(
+      (await interviewerTurn(interviewer, chatCtx)).text,
+      'How are you getting on with reverse_list, Alice, would you like a hint or to talk me through your approach?',
+    );
+    chatCtx.items = chatCtx.items.filter((item) => item !== checkIn); // an instruction for that turn only
+    chatCtx.addMessage({ role: 'user', content: "I'm done" });
+    assert.match((await interviewerTurn(interviewer, chatCtx)).text, /^Thanks for walking me through reverse_list\. That's all the questions/);
+  });
+
+  it('finds function definitions in common languages', () => {
+    const code = [
+      'def two_sum(nums, target):',
+      'func pairSum(xs []int) int {',
+      'fn find_pair<T>(xs: &[T]) {',
+      'async function* walk(node) {}',
+      'const solve = async (input) => input;',
+      'let helper = x => x;',
+      'static std::vector<int> twoSum(const std::vector<int>& nums, int target) {',
+      '    else if (x > 0) {',
+      '    for (int i = 0; i < n; i++) {',
+      'const limit = 10;',
+    ].join('\n');
+    assert.deepEqual(functionNames(code), ['two_sum', 'pairSum', 'find_pair', 'walk', 'solve', 'helper', 'twoSum']);
   });
 
   it('apologises after being interrupted and asks the cut-off question in full', async () => {

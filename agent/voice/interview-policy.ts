@@ -27,13 +27,34 @@ export const VAD_PROFILE: Record<Mode, { minSilenceDuration: number; minSpeechDu
 /** 300 ms of speech over the interviewer counts as a barge-in (framework default 500 ms). */
 export const BARGE_IN_MIN_SPEECH_MS = 300;
 
+/**
+ * The interviewer's way to answer a candidate's turn with nothing at all (CODING only): a call to
+ * this tool, and no text. The tool returns nothing, so the framework generates no reply to it:
+ * no audio, no caption, no transcript.
+ */
+export const STAY_SILENT_TOOL = {
+  name: 'stay_silent',
+  description:
+    'Say nothing in reply to the candidate\'s last words. Call it, with no text, when the candidate is coding and ' +
+    'their words were not addressed to you (thinking aloud, reading their code out, talking to themselves).',
+} as const;
+
 /** What the interviewer is told, without a spoken reply, when the mode changes. */
 export const MODE_INSTRUCTIONS: Record<Mode, string> = {
   CODING:
-    'The candidate is now coding. Stay quiet unless they speak to you: do not comment on their progress, ' +
-    'and when they address you, answer briefly.',
+    'The candidate is now coding. Stay quiet unless they speak to you: when they think aloud or read their code out, ' +
+    `call ${STAY_SILENT_TOOL.name} and say nothing, and do not comment on their progress. Answer only when they ` +
+    'address you (a question, a request for a hint or help, or telling you they are done), briefly.',
   CONVERSATIONAL: 'The candidate has finished coding and the interview is back in conversational mode: respond to them normally.',
 };
+
+/** How the candidate's code starts in the interviewer's context (one message, replaced on each update). */
+export const CODE_MESSAGE_HEADING = "The candidate's current code";
+
+/** The system message holding the candidate's latest code. */
+export function codeMessage(code: string, language: string | undefined): string {
+  return `${CODE_MESSAGE_HEADING}${language ? ` (${language})` : ''} in their editor:\n${code}`;
+}
 
 export const CHECK_IN_INSTRUCTIONS =
   'The candidate has been silent for a while: check in with one short sentence, asking whether they need help ' +

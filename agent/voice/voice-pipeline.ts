@@ -97,7 +97,8 @@ export class VoicePipeline implements InterviewPipeline {
     private readonly providers: Providers,
   ) {
     this.mode = context.assignment.spec.mode;
-    this.interviewer = new InterviewerContext(this.mode);
+    // A turn left unanswered (CODING) has no reply to time: the next audio is not its answer.
+    this.interviewer = new InterviewerContext(this.mode, () => this.turnTiming.noReply());
     this.utterances = new Utterances(context.utterance);
     this.vadLag = new VadLagMeter(context.vadLag);
     this.link = new MediaLink(context.media, providers.tts.sampleRate, {

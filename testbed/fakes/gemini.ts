@@ -1,6 +1,6 @@
 // A local stand-in for the Gemini API (generativelanguage.googleapis.com) as @google/genai calls it
 // for @livekit/agents-plugin-google: streamed generation over SSE, and the model list the plugin's
-// prewarm fetches. Replies are scripted; every request is kept for assertions.
+// prewarm fetches. Replies are scripted (text, or a function call); every request is kept for assertions.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeServer, firstHeader, listenOnLoopback, pause, StateWaiters } from './local-server.ts';
@@ -23,8 +23,16 @@ export interface GenerateContentRequest {
   readonly [field: string]: unknown;
 }
 
+/** A function call the model makes instead of answering in text, as Gemini streams it (one part). */
+export interface GeminiFunctionCall {
+  readonly functionCall: { readonly name: string; readonly args?: Readonly<Record<string, unknown>> };
+}
+
+/** One reply: text, streamed in chunks of words, or a function call. */
+export type GeminiReply = string | GeminiFunctionCall;
+
 /** Replies served in order, or computed from what the model was sent. */
-export type GeminiReplies = readonly string[] | ((request: GenerateContentRequest) => string);
+export type GeminiReplies = readonly GeminiReply[] | ((request: GenerateContentRequest) => GeminiReply);
 
 export interface FakeGeminiOptions {
   readonly apiKey: string;
@@ -195,12 +203,12 @@ class GeminiFake implements FakeGemini {
     if (reply === undefined) {
       return fail({ code: 500, message: 'the fake Gemini has no scripted reply left', status: 'INTERNAL' });
     }
+    this.generations.push(body); // before record(), whose notify wakes waiters on generations
     record(200, body);
-    this.generations.push(body);
     await this.#stream(model, body, reply, response);
   }
 
-  #nextReply(body: GenerateContentRequest): string | undefined {
+  #nextReply(body: GenerateContentRequest): GeminiReply | undefined {
     const replies = this.#replies;
     if (typeof replies === 'function') return replies(body);
     const [next, ...rest] = replies;
@@ -209,7 +217,7 @@ class GeminiFake implements FakeGemini {
   }
 
   /** Streams `reply` as Gemini does: SSE events, finishReason and full usage on the last. */
-  async #stream(model: string, body: GenerateContentRequest, reply: string, response: ServerResponse): Promise<void> {
+  async #stream(model: string, body: GenerateContentRequest, reply: GeminiReply, response: ServerResponse): Promise<void> {
     const disconnected = new AbortController();
     this.#streaming.add(response);
     response.on('close', () => {
@@ -220,16 +228,20 @@ class GeminiFake implements FakeGemini {
     response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     const responseId = randomUUID();
     const promptTokenCount = estimateTokens(requestText(body));
-    const chunks = chunkWords(reply, this.#wordsPerChunk);
+    // A function call arrives whole, in one part of one event.
+    const parts: GeminiPart[] =
+      typeof reply === 'string'
+        ? chunkWords(reply, this.#wordsPerChunk).map((text) => ({ text }))
+        : [{ functionCall: { name: reply.functionCall.name, args: reply.functionCall.args ?? {} } }];
     let sent = '';
-    for (const [i, text] of chunks.entries()) {
+    for (const [i, part] of parts.entries()) {
       await pause(i === 0 ? this.#firstTokenMs : this.#interChunkMs, signal);
       if (signal.aborted) return;
-      sent += text;
-      const last = i === chunks.length - 1;
+      sent += part.text ?? JSON.stringify(part);
+      const last = i === parts.length - 1;
       const candidatesTokenCount = estimateTokens(sent);
       const event = {
-        candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
+        candidates: [{ content: { parts: [part], role: 'model' }, index: 0, ...(last ? { finishReason: 'STOP' } : {}) }],
         usageMetadata: last
           ? { promptTokenCount, candidatesTokenCount, totalTokenCount: promptTokenCount + candidatesTokenCount }
           : { promptTokenCount, totalTokenCount: promptTokenCount },

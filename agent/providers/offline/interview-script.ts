@@ -10,13 +10,20 @@
 // - coding, quiet: a line saying the candidate is (now) coding and to stay quiet / not interrupt
 //   / speak only when spoken to, e.g. "The candidate is now coding; stay quiet unless they speak
 //   to you." Until a line mentioning conversational mode (or that they finished coding) follows,
-//   a candidate who does not address the interviewer gets a brief acknowledgement only.
+//   a candidate who does not address the interviewer (a question, "hint", "help", "done", "you")
+//   gets no reply at all: the silent outcome, which the LLM plugin turns into a stay_silent call.
+//   The candidate's words since the interviewer last replied or stayed silent make the turn. A
+//   candidate who does address it gets the coding step's replies (a hint, the wrap-up on "done").
 // - check-in: a last instruction line (what `generateReply({ instructions })` appends) asking to
 //   check in, e.g. "The candidate has been silent for a while: check in briefly." With no new
 //   words from the candidate, the reply is one short check-in sentence.
+// - code: the candidate's code (a system message starting with CODE_MESSAGE_HEADING). Check-ins
+//   and replies about the code name the functions defined in every code message of the context, so an
+//   update that failed to replace the one before would show.
 import type { llm } from '@livekit/agents';
 import type { InterviewPlan } from '../../../shared/protocol.ts';
 import { AGENT_INSTRUCTIONS_MESSAGE_ID } from '../../voice/agents-compat.ts';
+import { CODE_MESSAGE_HEADING, STAY_SILENT_TOOL } from '../../voice/interview-policy.ts';
 
 const DEFAULT_QUESTIONS = [
   'Tell me about a recent project you are proud of, and what your part in it was.',
@@ -40,6 +47,13 @@ const CODING_NOW = /\b(is|are|now|currently|started|starting)\s+(now\s+)?(coding
 const STAY_QUIET = /\b(quiet|silent|interrupt|unless|only (speak|respond|reply|answer))\b/i;
 const CONVERSATIONAL = /\bconversational\b|\b(finished|done|stopped) (coding|with the code)\b/i;
 const CHECK_IN = /\bcheck(ing)?[- ]?in\b|\bcheck on\b/i;
+/** Function definitions: Python, Go, Rust, JavaScript (declarations and assigned functions), C-family. */
+const FUNCTION_DEFINITIONS = [
+  /\b(?:def|func|fn|function\*?)\s+([A-Za-z_$][\w$]*)\s*[(<]/g,
+  /\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*(?:async\s*)?(?:function\b|\([^()]*\)\s*=>|[A-Za-z_$][\w$]*\s*=>)/g,
+  /^[ \t]*(?:[\w<>[\]*&:,]+[ \t]+)+([A-Za-z_]\w*)[ \t]*\([^;{}()]*\)[ \t]*(?:const[ \t]*)?\{/gm,
+];
+const NOT_FUNCTION_NAMES = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'else', 'new', 'do', 'sizeof']);
 
 const STOPWORDS = new Set(
   (
@@ -64,10 +78,15 @@ interface Step {
 }
 
 export interface ScriptedReply {
+  /** What to say; empty when silent. */
   text: string;
   /** Which rule chose the reply, for logs. */
   rule: string;
+  /** No reply at all: the interviewer lets the turn pass (CODING, not spoken to). */
+  silent?: true;
 }
+
+const SILENT: ScriptedReply = { rule: 'silent', text: '', silent: true };
 
 interface Conversation {
   assistantMessages: llm.ChatMessage[];
@@ -75,6 +94,8 @@ interface Conversation {
   newUserText: string;
   codingQuiet: boolean;
   checkInRequested: boolean;
+  /** Functions defined in the candidate's code, in order, each once. */
+  functions: string[];
 }
 
 export class InterviewScript {
@@ -126,9 +147,10 @@ export class InterviewScript {
 
     if (!heard) {
       if (conversation.checkInRequested) {
+        const functions = conversation.functions.join(' and ');
         return {
           rule: 'check-in',
-          text: `How are you getting on${this.#name ? `, ${this.#name}` : ''}, would you like a hint or to talk me through your approach?`,
+          text: `How are you getting on${functions ? ` with ${functions}` : ''}${this.#name ? `, ${this.#name}` : ''}, would you like a hint or to talk me through your approach?`,
         };
       }
       if (step.kind === 'wrapup') return { rule: 'closed', text: 'Thank you again. Goodbye!' };
@@ -136,14 +158,21 @@ export class InterviewScript {
     }
     if (step.kind === 'wrapup') return { rule: 'closed', text: 'Thank you again. Goodbye!' };
     if (REPEAT.test(heard)) return { rule: 'repeat', text: `Sure. ${step.prompt}` };
-    if (conversation.codingQuiet && !addressesInterviewer(heard)) return { rule: 'quiet', text: 'Okay, take your time.' };
+    if (conversation.codingQuiet && !addressesInterviewer(heard)) return SILENT;
 
     const lastMessage = conversation.assistantMessages.at(-1);
     const opener = lastMessage?.interrupted ? 'Sorry for talking over you. ' : '';
-    if (step.kind === 'coding') {
-      if (DONE.test(heard)) return { rule: 'wrap-up', text: `${opener}Thanks for walking me through your solution. ${this.#deliver(current + 1)}` };
+    // While the candidate codes (the plan's coding step, or CODING mode whatever the plan's progress), replies are about the code.
+    if (step.kind === 'coding' || conversation.codingQuiet) {
+      const functions = conversation.functions.join(' and ');
+      if (DONE.test(heard)) {
+        return { rule: 'wrap-up', text: `${opener}Thanks for walking me through ${functions || 'your solution'}. ${this.#deliver(current + 1)}` };
+      }
       if (HELP.test(heard) || ASKS.test(heard)) {
-        return { rule: 'hint', text: `${opener}Good question. Start with the simplest approach that works, then we can look at making it faster.` };
+        const start = functions
+          ? `Looking at ${functions} in your code, start with the simplest approach`
+          : 'Start with the simplest approach';
+        return { rule: 'hint', text: `${opener}Good question. ${start} that works, then we can look at making it faster.` };
       }
       return { rule: 'coding', text: `${opener}Okay. Take your time, and tell me when you're done.` };
     }
@@ -179,17 +208,23 @@ export class InterviewScript {
 }
 
 function readConversation(chatCtx: llm.ChatContext): Conversation {
-  const messages = chatCtx.items.filter((item): item is llm.ChatMessage => item.type === 'message');
+  const isMessage = (item: llm.ChatItem): item is llm.ChatMessage => item.type === 'message';
+  const messages = chatCtx.items.filter(isMessage);
   const assistantMessages = messages.filter((message) => message.role === 'assistant');
-  const lastAssistantAt = messages.findLastIndex((message) => message.role === 'assistant');
-  const newUserText = messages
-    .slice(lastAssistantAt + 1)
-    .filter((message) => message.role === 'user')
-    .map((message) => message.textContent ?? '')
+  // The interviewer's last turn: a reply, or a turn it let pass in silence.
+  const lastTurnAt = chatCtx.items.findLastIndex(
+    (item) => (isMessage(item) && item.role === 'assistant') || (item.type === 'function_call' && item.name === STAY_SILENT_TOOL.name),
+  );
+  const newUserText = chatCtx.items
+    .slice(lastTurnAt + 1)
+    .filter((item) => isMessage(item) && item.role === 'user')
+    .map((message) => (message as llm.ChatMessage).textContent ?? '')
     .join(' ')
     .trim();
 
-  const system = messages.filter((message) => message.role === 'system' || message.role === 'developer');
+  const isCode = (message: llm.ChatMessage) => (message.textContent ?? '').startsWith(CODE_MESSAGE_HEADING);
+  const functions = [...new Set(messages.filter(isCode).flatMap((message) => functionNames(message.textContent ?? '')))];
+  const system = messages.filter((message) => (message.role === 'system' || message.role === 'developer') && !isCode(message));
   let codingQuiet = false;
   for (const line of system.flatMap((message) => lines(message))) {
     if (CODING_NOW.test(line) && STAY_QUIET.test(line)) codingQuiet = true;
@@ -199,7 +234,7 @@ function readConversation(chatCtx: llm.ChatContext): Conversation {
   // message that closes the context.
   const instructions = system.find((message) => message.id === AGENT_INSTRUCTIONS_MESSAGE_ID);
   const closing = messages.at(-1);
-  const requestLines = [instructions, closing?.role === 'system' ? closing : undefined].map((message) =>
+  const requestLines = [instructions, closing && system.includes(closing) ? closing : undefined].map((message) =>
     message ? (lines(message).at(-1) ?? '') : '',
   );
   return {
@@ -207,7 +242,17 @@ function readConversation(chatCtx: llm.ChatContext): Conversation {
     newUserText,
     codingQuiet,
     checkInRequested: requestLines.some((line) => CHECK_IN.test(line)),
+    functions,
   };
+}
+
+/** The names of the functions `code` defines, in the order they appear. */
+export function functionNames(code: string): string[] {
+  const found = FUNCTION_DEFINITIONS.flatMap((pattern) =>
+    [...code.matchAll(pattern)].map((match) => ({ name: match[1]!, at: match.index })),
+  );
+  found.sort((a, b) => a.at - b.at);
+  return [...new Set(found.map((f) => f.name).filter((name) => !NOT_FUNCTION_NAMES.has(name)))];
 }
 
 function lines(message: llm.ChatMessage): string[] {

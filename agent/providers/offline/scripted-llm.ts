@@ -1,11 +1,13 @@
 // The offline interviewer as a LiveKit Agents LLM plugin: the reply comes from the interview
 // script (interview-script.ts) and is streamed word by word with small delays, the way a fast
 // hosted model streams, so the TTS and transcription see text arrive over time rather than at once.
-// Tool-less: function tools in the request are ignored and no tool call is ever produced.
+// One tool call it makes: stay_silent (when offered), for a turn the script leaves unanswered;
+// the framework then runs the tool and speaks nothing, as with a hosted model calling it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type APIConnectOptions, DEFAULT_API_CONNECT_OPTIONS, llm, shortuuid } from '@livekit/agents';
 import { logger } from '../../../shared/logging.ts';
 import type { InterviewPlan } from '../../../shared/protocol.ts';
+import { STAY_SILENT_TOOL } from '../../voice/interview-policy.ts';
 import { InterviewScript } from './interview-script.ts';
 
 const log = logger('llm');
@@ -45,13 +47,14 @@ export class ScriptedLLM extends llm.LLM {
 
   chat({
     chatCtx,
+    toolCtx,
     connOptions = DEFAULT_API_CONNECT_OPTIONS,
   }: {
     chatCtx: llm.ChatContext;
     toolCtx?: llm.ToolContextLike;
     connOptions?: APIConnectOptions;
   }): llm.LLMStream {
-    return new ScriptedLLMStream(this, chatCtx, connOptions, {
+    return new ScriptedLLMStream(this, chatCtx, toolCtx, connOptions, {
       script: this.#script,
       firstTokenDelayMs: this.#firstTokenDelayMs,
       tokenIntervalMs: this.#tokenIntervalMs,
@@ -68,8 +71,14 @@ interface StreamPacing {
 class ScriptedLLMStream extends llm.LLMStream {
   readonly #pacing: StreamPacing;
 
-  constructor(owner: ScriptedLLM, chatCtx: llm.ChatContext, connOptions: APIConnectOptions, pacing: StreamPacing) {
-    super(owner, { chatCtx, connOptions });
+  constructor(
+    owner: ScriptedLLM,
+    chatCtx: llm.ChatContext,
+    toolCtx: llm.ToolContextLike | undefined,
+    connOptions: APIConnectOptions,
+    pacing: StreamPacing,
+  ) {
+    super(owner, { chatCtx, toolCtx, connOptions });
     this.#pacing = pacing;
   }
 
@@ -78,6 +87,16 @@ class ScriptedLLMStream extends llm.LLMStream {
     const reply = script.reply(this.chatCtx);
     log.debug('scripted reply', { rule: reply.rule, characters: reply.text.length });
     const id = shortuuid('scripted_');
+    if (reply.silent) {
+      if (this.toolCtx?.hasTool(STAY_SILENT_TOOL.name)) {
+        await sleep(firstTokenDelayMs);
+        const call = llm.FunctionCall.create({ callId: shortuuid('call_'), name: STAY_SILENT_TOOL.name, args: '{}' });
+        this.queue.put({ id, delta: { role: 'assistant', toolCalls: [call] } });
+      } else {
+        log.warn('no reply wanted, but the stay_silent tool is not offered: replying with nothing');
+      }
+      return;
+    }
     const words = reply.text.match(/\S+\s*/g) ?? [];
     const signal = this.abortController.signal;
     for (const [i, word] of words.entries()) {
