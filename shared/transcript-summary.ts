@@ -29,8 +29,8 @@ function wordCount(text: string): number {
   return text.split(/\s+/).filter(Boolean).length;
 }
 
-/** A sentence that asks the candidate for something: a question, or a request ("Please introduce yourself."). */
-const ASKS = /\?$|^(please|tell|describe|explain|walk|talk|introduce|give)\b/i;
+/** A sentence that asks the candidate for something: a question, or a request ("Please introduce yourself.", "Write a function ..."). */
+const ASKS = /\?$|^(please|tell|describe|explain|walk|talk|introduce|give|write|implement)\b/i;
 
 /** The last sentence of an interviewer turn that asks something, if it asks anything. */
 function questionOf(agentText: string): string | undefined {

@@ -52,6 +52,12 @@ describe('end-of-interview summary', () => {
     assert.deepEqual(summary.concerns, ['1 question left unanswered.', '1 brief answer (under 12 words).']);
     assert.equal(summary.recommendation, 'undecided');
     assert.match(summary.overview, /^Ada \(interviewing for backend engineer\) answered 2 of 3 questions in 2 turns \(23 words\)/);
+    const coding = transcriptSummary({
+      turns: [{ role: 'agent', text: 'Now a coding problem. Write a function that adds two numbers. Take your time.' }, { role: 'user', text: 'Done.' }],
+      code: undefined,
+      plan: {},
+    });
+    assert.deepEqual(coding.questions.map((q) => q.question), ['Write a function that adds two numbers.'], 'a coding problem is a request');
     const silent = transcriptSummary({ turns: [], code: undefined, plan: { coding_problem: 'x' } });
     assert.deepEqual([silent.questions, silent.code, silent.concerns], [[], undefined, ['A coding problem was planned but no code was shared.']]);
   });
