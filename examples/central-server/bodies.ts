@@ -1,7 +1,8 @@
-// The bodies the reference central server accepts, as zod schemas. What the runtime sends
-// (interface.md sections 4 and 7) is checked against the runtime's own types so the two cannot
-// drift; fields the contract may add later are kept, not refused (a 4xx makes the runtime drop
-// the entry). The platform-side bodies (/api/...) reuse the job and control-payload schemas.
+// The bodies the reference central server accepts, as zod schemas. Transcripts and marks
+// (interface.md section 4) are checked against the runtime's own types so the two cannot drift;
+// fields the contract may add later are kept, not refused (a 4xx makes the runtime drop the entry).
+// The summary (section 7) is the runtime's own schema. The platform-side bodies (/api/...) reuse
+// the job and control-payload schemas.
 import { z } from 'zod';
 import {
   LIMITS,
@@ -41,23 +42,6 @@ export const markIncompleteBodySchema = z.looseObject({
   reason: z.enum(MARK_INCOMPLETE_REASONS),
 }) satisfies z.ZodType<MarkIncompleteBody>;
 
-export const RECOMMENDATIONS = ['strong_yes', 'yes', 'undecided', 'no', 'strong_no'] as const;
-
-/** interface.md section 7. */
-export const summaryBodySchema = z.looseObject({
-  session_id: z.string().min(1),
-  generated_by: z.enum(['llm', 'offline']),
-  last_sequence: z.number().int().nonnegative(),
-  summary: z.looseObject({
-    overview: z.string(),
-    strengths: z.array(z.string()),
-    concerns: z.array(z.string()),
-    questions: z.array(z.looseObject({ question: z.string(), answer_summary: z.string(), assessment: z.string() })),
-    code: z.looseObject({ language: z.string().optional(), assessment: z.string() }).optional(),
-    recommendation: z.enum(RECOMMENDATIONS),
-  }),
-});
-
 // --- the platform's own API ---
 
 export const createInterviewSchema = interviewPlanSchema.pick({ candidate_name: true, role: true });
@@ -70,3 +54,5 @@ export const modeChangeSchema = z.strictObject({
 export const codeUpdateSchema = controlPayloadSchemas.CODE_UPDATE;
 
 export const stopSchema = z.strictObject({ reason: z.string().max(LIMITS.textLength).optional() });
+
+export { summaryBodySchema } from '../../shared/interview-summary.ts';
