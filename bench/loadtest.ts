@@ -110,7 +110,8 @@ const REPLY = 'Thank you. Could you tell me more about that?';
 const PHRASES = {
   answer: 'I would keep a token bucket for every client in a shared store and refill it at a fixed rate.',
   bargeIn: 'Sorry, can I ask something first?',
-  thinking: 'I will start with a hash map from each number to its position.',
+  // In CODING the interviewer answers only a candidate who addresses it (thinking aloud gets nothing).
+  codingQuestion: 'Can you help me with this part?',
 } as const;
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -184,7 +185,7 @@ async function runRoom(product: VoiceRuntime, index: number, phrases: Phrasebook
     await turn(PHRASES.answer, 'CONVERSATIONAL', true);
     await turn(PHRASES.bargeIn, 'CONVERSATIONAL');
     await control({ mode: 'CODING', silence_timeout: 60 });
-    await turn(PHRASES.thinking, 'CODING');
+    await turn(PHRASES.codingQuestion, 'CODING');
     await control({ mode: 'CONVERSATIONAL' });
     await turn(PHRASES.answer, 'CONVERSATIONAL');
     while (performance.now() - addedAt < DURATION_S * 1000) await turn(PHRASES.answer, 'CONVERSATIONAL');
