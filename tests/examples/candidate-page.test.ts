@@ -237,7 +237,7 @@ describe('the candidate page in Chromium', () => {
       const reply2Segment = await interviewerSegmentAfter(reply2Start);
 
       // A code edit, typed: sent throttled, and in the session's state before the next reply.
-      const code = 'def two_sum(nums, target):\n    seen = {}\n    for i, n in enumerate(nums):\n        if target - n in seen:\n            return [seen[target - n], i]\n        seen[n] = i\n';
+      const code = 'def two_sum(nums, target):\n    seen = {}\n    for i, n in enumerate(nums):\n        seen[n] = i\n';
       await page.locator('#editor').pressSequentially(code, { delay: 15 });
       await page.waitForFunction((length) => (globalThis as unknown as PageGlobal).candidatePage.codeSent.some((s) => s.length === length), code.length, { timeout: 10_000 });
       seen = await view();
