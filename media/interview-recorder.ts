@@ -35,8 +35,15 @@ const COMMIT_EVERY_MS = 500;
  * (plus a frame) ahead of the clock, and a barge-in may still cut it.
  */
 const HOLD_MS = 300;
-/** A side's audio this close to where it left off continues there (no gap or overlap from jitter). */
-const CONTIGUOUS_MS = 120;
+/**
+ * A candidate frame arriving this close to where the last one ended continues there: the jitter
+ * buffer's output is continuous (silence included), but reaches this thread in bursts after any
+ * stall of its event loop; only a real break (a rejoin) moves it to the clock. The interviewer's frames are placed exactly, from the native
+ * queue's own bookkeeping (a frame's end is when it will have played, to the ms), so only rounding
+ * is absorbed and an underrun the candidate heard as a gap stays a gap.
+ */
+const CANDIDATE_CONTIGUOUS_MS = 1_000;
+const INTERVIEWER_CONTIGUOUS_MS = 5;
 /** PCM the encoder has not taken yet beyond this means it cannot keep up: the recording stops. */
 const MAX_ENCODER_BACKLOG_S = 10;
 /** The encoder finishes its file in milliseconds; past this the recording is given up. */
@@ -99,14 +106,14 @@ export class InterviewRecorder {
   /** A frame of the candidate's audio at 16 kHz that has just arrived (it ends now). */
   candidateAudio(samples: Int16Array): void {
     if (this.stopped) return;
-    this.write(0, this.now() - samples.length, samples);
+    this.write(0, this.now() - samples.length, samples, CANDIDATE_CONTIGUOUS_MS);
   }
 
   /** A frame of the interviewer's audio handed to the room, heard `endsInMs` from now (the native queue ahead of it). */
   interviewerAudio(samples: Int16Array, sampleRate: number, endsInMs: number): void {
     if (this.stopped) return;
     const resampled = this.resampler(sampleRate).process(samples);
-    this.write(1, this.now() + samplesAt(endsInMs) - resampled.length, resampled);
+    this.write(1, this.now() + samplesAt(endsInMs) - resampled.length, resampled, INTERVIEWER_CONTIGUOUS_MS);
   }
 
   /** Barge-in: the interviewer's audio stopped now; what was written to play later was never heard. */
@@ -163,9 +170,9 @@ export class InterviewRecorder {
   }
 
   /** Puts one side's samples on the timeline, continuing where that side left off when it is near. */
-  private write(side: Side, at: number, samples: Int16Array): void {
+  private write(side: Side, at: number, samples: Int16Array, contiguousMs: number): void {
     const cursor = this.cursors[side];
-    const start = cursor >= 0 && Math.abs(at - cursor) <= samplesAt(CONTIGUOUS_MS) ? cursor : at;
+    const start = cursor >= 0 && Math.abs(at - cursor) <= samplesAt(contiguousMs) ? cursor : at;
     this.cursors[side] = start + samples.length;
     const skip = Math.max(0, this.base - start); // older than what went to the encoder: too late
     const end = start + samples.length - this.base;
