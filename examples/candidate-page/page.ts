@@ -141,6 +141,8 @@ async function api<T>(path: string, body?: object): Promise<T> {
 // --- captions ---------------------------------------------------------------------------------
 
 const captionElements = new Map<string, HTMLElement>();
+/** Per segment, when the newest update opened: updates are separate streams whose data can arrive out of order. */
+const newestUpdate = new Map<string, number>();
 
 async function onCaption(reader: TextStreamReader, speakerIdentity: string): Promise<void> {
   const attributes = reader.info.attributes ?? {};
@@ -152,6 +154,7 @@ async function onCaption(reader: TextStreamReader, speakerIdentity: string): Pro
     openedAt: performance.now(),
     completedAt: 0,
   };
+  newestUpdate.set(record.segmentId, Math.max(record.openedAt, newestUpdate.get(record.segmentId) ?? -Infinity));
   try {
     for await (const chunk of reader) {
       record.text += chunk;
@@ -167,6 +170,8 @@ async function onCaption(reader: TextStreamReader, speakerIdentity: string): Pro
 }
 
 function showCaption(record: CaptionRecord): void {
+  // An older update finishing late must not replace a newer one (a final, or a barge-in's correction).
+  if (record.openedAt < (newestUpdate.get(record.segmentId) ?? -Infinity)) return;
   let item = captionElements.get(record.segmentId);
   if (!item) {
     item = document.createElement('li');
