@@ -3,8 +3,8 @@
 // and can be told to fail (a status, or dropped connections) to play an outage.
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { ReplyLatencyMs, UnpromptedTurn } from '../shared/protocol.ts';
 import type { SummaryBody } from '../shared/interview-summary.ts';
+import type { ReplyLatencyMs, UnpromptedTurn } from '../shared/protocol.ts';
 import { closeServer, listenOnLoopback } from './fakes/local-server.ts';
 
 export interface ReceivedRequest {
