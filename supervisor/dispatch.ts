@@ -91,7 +91,10 @@ export class Dispatcher {
       maxStalledCount: 1,
     });
     this.worker.on('error', (err) => {
-      if (!this.vanishedJobs.explains(err)) log.error('dispatch worker error', errorFields(err));
+      if (this.vanishedJobs.explains(err)) return;
+      // Redis restarting or unreachable for a moment: ioredis reconnects and BullMQ carries on.
+      if (isConnectionError(err)) return void log.warn('dispatch worker cannot reach Redis; reconnecting', errorFields(err));
+      log.error('dispatch worker error', errorFields(err));
     });
     this.worker.on('lockRenewalFailed', (jobIds) => this.vanishedJobs.lockRenewalFailed(jobIds));
     this.worker.on('failed', (job, err) => {
@@ -298,4 +301,12 @@ export class Dispatcher {
     }
     await closed;
   }
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** A socket-level failure to reach Redis (the error, or ioredis's wrapper of it), not a failure of BullMQ's own. */
+function isConnectionError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code !== undefined && CONNECTION_ERRORS.has(code)) || /^Connection is closed\.?$/.test(err.message);
 }

@@ -87,7 +87,7 @@ export class Runtime {
       media: MEDIA_THREAD_ENTRY,
       processMedia: PROCESS_MEDIA_ENTRY,
     });
-    log.info('thread code bundled', { ms: Date.now() - bundleStartedAt });
+    log.info('thread code bundled', { ms: Date.now() - bundleStartedAt, cached: bundle.cached });
     const media = await MediaHost.start(config, bundle.urls.media);
     const pool = new SessionPool({ config, entries: { session: bundle.urls.session, processMedia: bundle.urls.processMedia }, metrics, media });
     await pool.start();

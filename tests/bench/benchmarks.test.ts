@@ -1,5 +1,5 @@
 // The short variant of the load and capacity benchmarks, so they cannot rot: `npm run
-// bench:capacity` at 2 rooms for each isolation mode with every process on every core (synthetic
+// bench:capacity` at 2 rooms with process isolation and every process on every core (synthetic
 // candidates, the real plugins against the fakes), then one pinned step (1 room, thread isolation:
 // the runtime on its own core, the harness, SFU and Redis on the other), checking that every
 // session completes its script, that every figure and verdict the results promise is there, and
@@ -70,17 +70,17 @@ function checkRun(run: Run, turnsPerRoom: number): void {
 describe('benchmarks (short variant)', () => {
   after(() => rmSync(out, { recursive: true, force: true }));
 
-  it('runs the capacity search at 2 rooms per isolation mode and writes its results and chart', { timeout: 600_000 }, async () => {
+  it('runs the capacity search at 2 rooms (process isolation) and writes its results and chart', { timeout: 600_000 }, async () => {
     const dir = join(out, 'shared');
     const { code, stdout } = await run([
-      ...['bench/capacity.ts', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--variants', 'shared', '--out', dir],
+      ...['bench/capacity.ts', '--isolation', 'process', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--variants', 'shared', '--out', dir],
     ]);
     assert.equal(code, 0, 'bench:capacity failed');
     const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    assert.equal(last.runs, 2);
+    assert.equal(last.runs, 1);
 
     const report = JSON.parse(readFileSync(join(dir, 'capacity.json'), 'utf8'));
-    assert.deepEqual(report.runs.map((r: Run) => `${r.isolation}/${r.variant}`), ['thread/shared', 'process/shared']);
+    assert.deepEqual(report.runs.map((r: Run) => `${r.isolation}/${r.variant}`), ['process/shared']);
     assert.deepEqual(Object.keys(report.criteria), CRITERIA);
     for (const r of report.runs as Run[]) {
       checkRun(r, 5);
@@ -88,9 +88,9 @@ describe('benchmarks (short variant)', () => {
     }
     const chart = readFileSync(join(dir, 'capacity.svg'), 'utf8');
     assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    // Per mode: two overhead lines (in the runtime, at the candidate), two CPU lines (runtime,
-    // harness) and one memory line.
-    assert.equal((chart.match(/<polyline /g) ?? []).length, 10);
+    // Two overhead lines (in the runtime, at the candidate), two CPU lines (runtime, harness) and
+    // one memory line.
+    assert.equal((chart.match(/<polyline /g) ?? []).length, 5);
   });
 
   it(

@@ -1,10 +1,13 @@
 // Graceful shutdown with live sessions, a lost Redis, and the operations endpoint's view of both.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Queue } from 'bullmq';
 import { EventReader, RuntimeProcess, dispatchQueue } from '../../testbed/runtime-process.ts';
-import { startPrivateRedis } from '../../testbed/stack.ts';
+import { namespaceHostIp, startPrivateRedis, startRedis } from '../../testbed/stack.ts';
 import { TEST_RUNTIME_ENTRY } from '../fixtures/control-plane.ts';
 
 describe('shutdown and Redis loss', () => {
@@ -84,6 +87,22 @@ describe('shutdown and Redis loss', () => {
     await events.until(() => events.of(s.session_id, 'SESSION_ENDED').length === 1);
     assert.equal(events.of(s.session_id, 'SESSION_ENDED')[0]!.data.reason, 'redis_lost');
     assert.equal((await fetch(`http://127.0.0.1:${runtime.opsPort}/healthz`)).status, 200);
+  });
+
+  it('takes Redis restarting for a reconnection, not a dispatch worker failure, and runs jobs after it', async () => {
+    runtime = await RuntimeProcess.start(redisServer.url, {}, TEST_RUNTIME_ENTRY);
+    const port = Number(new URL(redisServer.url).port);
+    await redisServer.stop(); // connections refused until it is back
+    await runtime.waitForLog((l) => l.message === 'dispatch worker cannot reach Redis; reconnecting');
+    const dir = await mkdtemp(join(tmpdir(), 'voice-redis-'));
+    const restarted = await startRedis(namespaceHostIp(), dir, undefined, port);
+    redisServer = { url: restarted.url, pid: restarted.pid, stop: () => restarted.stop().then(() => rm(dir, { recursive: true, force: true })) };
+
+    const s = newSession();
+    await queue.add('START_SESSION', s);
+    await events.until(() => events.of(s.session_id, 'SESSION_STARTED').length === 1);
+    const errors = runtime.logs.filter((l) => l.message === 'dispatch worker error');
+    assert.deepEqual(errors, [], 'a refused connection was reported as a dispatch worker error');
   });
 
   it('serves Prometheus metrics and structured log lines with session fields on every line', async () => {
