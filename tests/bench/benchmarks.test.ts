@@ -1,7 +1,7 @@
 // The short variant of the load and capacity benchmarks, so they cannot rot: `npm run
-// bench:capacity` at 2 rooms with process isolation and every process on every core (synthetic
-// candidates, the real plugins against the fakes), then one pinned step (1 room, thread isolation:
-// the runtime on its own core, the harness, SFU and Redis on the other), checking that every
+// bench:capacity` for one pinned step (synthetic candidates, the real plugins against the fakes;
+// 1 room, thread isolation; the runtime on its own core, the harness, SFU and Redis on the other;
+// process isolation is covered by the session tests), checking that every
 // session completes its script, that every figure and verdict the results promise is there, and
 // that the pinning read back from the kernel is the one asked for. Figures are not judged here:
 // benchmarks measure, tests check.
@@ -69,29 +69,6 @@ function checkRun(run: Run, turnsPerRoom: number): void {
 
 describe('benchmarks (short variant)', () => {
   after(() => rmSync(out, { recursive: true, force: true }));
-
-  it('runs the capacity search at 2 rooms (process isolation) and writes its results and chart', { timeout: 600_000 }, async () => {
-    const dir = join(out, 'shared');
-    const { code, stdout } = await run([
-      ...['bench/capacity.ts', '--isolation', 'process', '--steps', '2', '--duration', '0', '--min-steps-to', '2', '--variants', 'shared', '--out', dir],
-    ]);
-    assert.equal(code, 0, 'bench:capacity failed');
-    const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
-    assert.equal(last.runs, 1);
-
-    const report = JSON.parse(readFileSync(join(dir, 'capacity.json'), 'utf8'));
-    assert.deepEqual(report.runs.map((r: Run) => `${r.isolation}/${r.variant}`), ['process/shared']);
-    assert.deepEqual(Object.keys(report.criteria), CRITERIA);
-    for (const r of report.runs as Run[]) {
-      checkRun(r, 5);
-      assert.equal(r.result.pinned, false);
-    }
-    const chart = readFileSync(join(dir, 'capacity.svg'), 'utf8');
-    assert.match(chart, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    // Two overhead lines (in the runtime, at the candidate), two CPU lines (runtime, harness) and
-    // one memory line.
-    assert.equal((chart.match(/<polyline /g) ?? []).length, 5);
-  });
 
   it(
     'runs one pinned step: the runtime on core 1, the harness, SFU and Redis on core 0, as read back',
