@@ -1,4 +1,5 @@
-// The short variant of the load and capacity benchmarks, so they cannot rot: `npm run
+// The short variant of the load and capacity benchmarks, so they cannot rot (`npm run bench:check`,
+// about 75 s; outside `npm test`, whose CI budget it would strain): `npm run
 // bench:capacity` for one pinned step (synthetic candidates, the real plugins against the fakes;
 // 1 room, thread isolation; the runtime on its own core, the harness, SFU and Redis on the other;
 // process isolation is covered by the session tests), checking that every
