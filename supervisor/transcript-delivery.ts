@@ -2,9 +2,10 @@
 // section 4), off the audio path: session threads only hand utterances over; the POSTs, their
 // retries and their waits happen here, on timers and sockets of the main thread.
 //
-// One deliverer per outbox, holding the outbox's lease in Redis, posts its entries strictly in order:
-// 2xx removes the entry; 5xx, 408, 429, a timeout or a network failure is retried with backoff
-// (so an outage of minutes loses nothing and keeps the order); any other 4xx is logged and dropped.
+// One deliverer per outbox, holding the outbox's lease in Redis, posts its entries strictly in order,
+// each under the policy of central-server-request.ts: 2xx removes the entry; 5xx, 408, 429, a
+// timeout or a network failure is retried with backoff (so an outage of minutes loses nothing and
+// keeps the order); any other 4xx is logged and dropped.
 // At session end the deliverer drains for up to `drainMs`; what is left stays in Redis, and every
 // process's sweeper picks up outboxes nobody delivers (a finished session, a dead process), and the
 // outboxes of entries this process queued that Redis lost (transcript-outbox.ts queues them again).
@@ -15,17 +16,13 @@ import type { SummaryBody, SummaryReport } from '../shared/interview-summary.ts'
 import type { RedisNames } from '../shared/redis-keys.ts';
 import type { SpokenTurn, Utterance } from '../shared/session-messages.ts';
 import { within } from '../shared/timeout.ts';
+import { type DeliveryOutcome, RETRY_MAX_MS, type RequestResult, retryDelayMs, sendToCentralServer } from './central-server-request.ts';
 import type { Lease } from './lease.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { type OutboxEntry, TranscriptOutbox } from './transcript-outbox.ts';
 
 const log = logger('transcripts');
 
-/** A POST that has not answered by then counts as failed and is retried (a healthy one takes ms). */
-const POST_TIMEOUT_MS = 10_000;
-/** Retry backoff: doubles from the base to the cap (with jitter), so a recovered server is seen within 5 s. */
-const RETRY_BASE_MS = 250;
-const RETRY_MAX_MS = 5_000;
 /** Where each kind of outbox entry is posted, under `/sessions/{session_id}/`. */
 const PATHS: Record<OutboxEntry['kind'], string> = { transcript: 'transcripts', mark_incomplete: 'mark-incomplete', summary: 'summary' };
 
@@ -50,8 +47,6 @@ export interface DeliveryOptions {
 }
 
 export const DEFAULT_DELIVERY = { drainMs: 10_000, sweepIntervalMs: 5_000, outboxBound: 500 } as const;
-
-type Outcome = 'delivered' | 'dropped';
 
 export class TranscriptDelivery {
   private readonly outbox: TranscriptOutbox;
@@ -176,7 +171,7 @@ export class TranscriptDelivery {
     return deliverer;
   }
 
-  private delivered(entry: OutboxEntry, outcome: Outcome, attempts: number): void {
+  private delivered(entry: OutboxEntry, outcome: DeliveryOutcome, attempts: number): void {
     this.metrics.transcriptsDelivered.inc({ kind: entry.kind, outcome });
     if (outcome === 'delivered') this.metrics.transcriptDeliverySeconds.observe(Math.max(0, Date.now() - entry.queuedAt) / 1000);
     if (attempts > 1) this.metrics.transcriptRetries.inc(attempts - 1);
@@ -236,7 +231,7 @@ class OutboxDeliverer {
     public live: boolean,
     private readonly outbox: TranscriptOutbox,
     private readonly options: DeliveryOptions,
-    private readonly onDelivered: (entry: OutboxEntry, outcome: Outcome, attempts: number) => void,
+    private readonly onDelivered: (entry: OutboxEntry, outcome: DeliveryOutcome, attempts: number) => void,
   ) {
     this.done = withLogContext({ session_id: sessionId }, () => this.run()).finally(() => (this.finished = true));
   }
@@ -342,34 +337,20 @@ class OutboxDeliverer {
           problem: result.detail,
         });
       }
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
-      await this.pause(Math.max(result.retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2)), false);
+      await this.pause(retryDelayMs(attempts, result), false);
     }
   }
 
-  private async post(entry: OutboxEntry): Promise<{ outcome?: Outcome; status?: number; detail?: string; retryAfterMs?: number }> {
-    const path = PATHS[entry.kind];
-    const url = `${this.options.centralServerUrl}/sessions/${encodeURIComponent(this.sessionId)}/${path}`;
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': entry.key };
-    if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
-    try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers,
-        body: entry.body,
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(POST_TIMEOUT_MS)]),
-      });
-      const detail = (await response.text().catch(() => '')).slice(0, 200);
-      const status = response.status;
-      if (status >= 200 && status < 300) return { outcome: 'delivered', status };
-      // 408 and 429 say "try again later"; every other 4xx says the request itself is wrong.
-      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return { outcome: 'dropped', status, detail };
-      const retryAfterS = Number(response.headers.get('retry-after'));
-      return { status, detail, ...(retryAfterS > 0 ? { retryAfterMs: Math.min(retryAfterS * 1000, RETRY_MAX_MS * 6) } : {}) };
-    } catch (err) {
-      const error = err as Error & { cause?: { code?: string } };
-      return { detail: error.cause?.code ?? error.name };
-    }
+  private post(entry: OutboxEntry): Promise<RequestResult> {
+    return sendToCentralServer({
+      url: `${this.options.centralServerUrl}/sessions/${encodeURIComponent(this.sessionId)}/${PATHS[entry.kind]}`,
+      method: 'POST',
+      contentType: 'application/json',
+      idempotencyKey: entry.key,
+      token: this.options.token,
+      body: entry.body,
+      signal: this.abort.signal,
+    });
   }
 
   /**
