@@ -41,4 +41,29 @@ describe('thread code bundle', () => {
     // The earlier build is still there for a process spawning threads from it.
     assert.match(await readFile(first.urls.entry, 'utf8'), /first/);
   });
+
+  it('writes every character above U+00FF as an escape, so V8 keeps the source one byte per character', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bundle-sources-'));
+    cleanups.push(dir);
+    await writeFile(
+      join(dir, 'entry.ts'),
+      [
+        "export const cjk = /〇/.test('〇');",
+        "export const astral = /^😀$/u.test('😀');",
+        "export const text = 'Järvi — 😀';",
+        'export const template = `—${1}`;',
+        '',
+      ].join('\n'),
+    );
+    const entries = { entry: pathToFileURL(join(dir, 'entry.ts')) };
+    cleanups.push(cacheDirFor(entries));
+    const bundle = await bundleEntries(entries);
+    const source = await readFile(bundle.urls.entry, 'utf8');
+    assert.equal(source.match(/[^\x00-\xff]/g), null, 'a character above U+00FF is left in the bundle');
+    const loaded = (await import(bundle.urls.entry.href)) as Record<string, unknown>;
+    assert.deepEqual(
+      { ...loaded },
+      { cjk: true, astral: true, text: 'Järvi — 😀', template: '—1' },
+    );
+  });
 });
