@@ -217,5 +217,5 @@ async function build(entries: Record<string, URL>, outdir: string): Promise<esbu
  * line move by five.
  */
 function oneByteSource(code: string): string {
-  return code.replace(/[^\x00-\xff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return code.replace(/[\u0100-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
