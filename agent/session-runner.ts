@@ -21,6 +21,7 @@ import {
   type SpokenTurn,
   type ToSession,
   parseToSession,
+  spokenTurnOf,
 } from '../shared/session-messages.ts';
 import type * as ProcessMediaModule from '../media/process-media.ts';
 import type { SpeechDetector } from '../media/speech-detector.ts';
@@ -161,7 +162,7 @@ export async function runSession(
         config,
         media: mediaPort ?? media!.port,
         utterance: (utterance) => {
-          turns.push({ role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) });
+          turns.push(spokenTurnOf(utterance));
           post({ type: 'utterance', utterance });
         },
         vadLag: (lagsMs) => post({ type: 'vad_lag', lagsMs }),

@@ -29,7 +29,7 @@ const role = z.enum(['user', 'agent']);
 const serializedError = z.object({ name: z.string(), message: z.string(), stack: z.string().optional() });
 
 /** One utterance of an earlier run, as the conversation history keeps it. */
-const spokenTurn = z.object({ role, text: z.string(), interrupted: z.boolean().optional() });
+const spokenTurn = z.object({ role, text: z.string(), interrupted: z.boolean().optional(), turn: z.enum(UNPROMPTED_TURNS).optional() });
 export type SpokenTurn = z.infer<typeof spokenTurn>;
 
 const sessionAssignment = z.object({
@@ -72,6 +72,16 @@ const utterance = z.object({
   turn: z.enum(UNPROMPTED_TURNS).optional(),
 });
 export type Utterance = z.infer<typeof utterance>;
+
+/** What the conversation history keeps of an utterance. */
+export function spokenTurnOf(utterance: Utterance): SpokenTurn {
+  return {
+    role: utterance.role,
+    text: utterance.text,
+    ...(utterance.interrupted ? { interrupted: true } : {}),
+    ...(utterance.turn ? { turn: utterance.turn } : {}),
+  };
+}
 
 const toSession = z.discriminatedUnion('type', [
   /** Process only: the answer to `init_wanted`. The configuration was validated when it was loaded. */

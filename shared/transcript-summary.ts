@@ -43,11 +43,16 @@ interface Exchange {
   answer: string;
 }
 
-/** Each interviewer question with what the candidate said before the interviewer spoke again. */
+/**
+ * Each interviewer question with what the candidate said before the interviewer spoke again. A
+ * check-in ("How are you getting on?") asks nothing of its own: what follows it still answers the
+ * question before it.
+ */
 function exchanges(turns: readonly SpokenTurn[]): Exchange[] {
   const found: Exchange[] = [];
   let open: Exchange | undefined;
   for (const turn of turns) {
+    if (turn.turn === 'check_in') continue;
     if (turn.role === 'agent') {
       const question = questionOf(turn.text);
       open = question ? { question, answer: '' } : undefined;

@@ -58,6 +58,20 @@ describe('end-of-interview summary', () => {
       plan: {},
     });
     assert.deepEqual(coding.questions.map((q) => q.question), ['Write a function that adds two numbers.'], 'a coding problem is a request');
+    // A check-in asks nothing of its own: the answer after it still answers the coding question.
+    const checkedIn = transcriptSummary({
+      turns: [
+        { role: 'agent', text: 'Now a coding problem. Write a function that adds two numbers. Take your time.' },
+        { role: 'agent', text: 'How are you getting on, would you like a hint?', turn: 'check_in' },
+        { role: 'user', text: 'I return a plus b, done.' },
+      ],
+      code: undefined,
+      plan: { coding_problem: 'x' },
+    });
+    assert.deepEqual(
+      checkedIn.questions.map((q) => [q.question, q.answer_summary]),
+      [['Write a function that adds two numbers.', 'I return a plus b, done.']],
+    );
     const silent = transcriptSummary({ turns: [], code: undefined, plan: { coding_problem: 'x' } });
     assert.deepEqual([silent.questions, silent.code, silent.concerns], [[], undefined, ['A coding problem was planned but no code was shared.']]);
   });
