@@ -26,7 +26,8 @@ export interface CentralServerRequest {
   readonly contentType: string;
   readonly idempotencyKey: string;
   readonly token: string | undefined;
-  readonly body: string | Uint8Array;
+  /** A Blob is read as it is sent (a file's, from `fs.openAsBlob`, never held in memory whole). */
+  readonly body: string | Uint8Array | Blob;
   /** Aborts the request (the deliverer stops). */
   readonly signal: AbortSignal;
   readonly timeoutMs?: number;
@@ -40,6 +41,9 @@ export async function sendToCentralServer(request: CentralServerRequest): Promis
       method: request.method,
       headers,
       body: request.body,
+      // A Blob is sent as a stream: fetch would keep a tee of it, the whole file in memory, in case a
+      // redirect had to send it again (nodejs/undici#4058), unless redirects are errors and there is no window.
+      ...(request.body instanceof Blob ? { redirect: 'error', window: null } : {}),
       signal: AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs ?? REQUEST_TIMEOUT_MS)]),
     });
     const detail = (await response.text().catch(() => '')).slice(0, 200);

@@ -8,7 +8,9 @@
 // a transcript (backoff on 5xx, 408, 429, timeouts and network failures; a 4xx other than those is
 // logged and dropped) for as long as the process runs; the marker goes only after RECORDING_READY,
 // so a crash anywhere in between uploads again at the next start, under the same Idempotency-Key.
-import { type FSWatcher, watch } from 'node:fs';
+// The file is streamed from disk as it is sent (a file-backed Blob, its size as Content-Length),
+// opened again for every attempt: an hour's recording never sits in this thread's memory.
+import { type FSWatcher, openAsBlob, watch } from 'node:fs';
 import { readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,15 +93,12 @@ export class RecordingUploads {
     await withLogContext({ session_id: marker.session_id, room_id: marker.room_id }, async () => {
       // A crash between marking and renaming leaves the finished file under its working name.
       await rename(file + PART_SUFFIX, file).catch(() => {});
-      const body = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        log.warn('recording marked for upload but its file is gone; marker removed', { file });
-        return undefined;
-      });
-      if (body && (await this.put(marker, body))) {
+      const uploaded = await this.put(marker, file);
+      if (uploaded === 'gone') log.warn('recording marked for upload but its file is gone; marker removed', { file });
+      else if (uploaded !== 'dropped') {
         await this.options.events.recordingReady(
           { sessionId: marker.session_id, roomId: marker.room_id },
-          { bytes: body.length, duration_s: marker.duration_s },
+          { bytes: uploaded.bytes, duration_s: marker.duration_s },
         );
       }
       if (this.abort.signal.aborted) return;
@@ -107,10 +106,18 @@ export class RecordingUploads {
     });
   }
 
-  /** PUTs the file until the central server takes it (true) or refuses it for good (false). */
-  private async put(marker: RecordingMarker, body: Buffer): Promise<boolean> {
+  /**
+   * PUTs the file until the central server takes it (the bytes it took) or refuses it for good, or
+   * until the file is gone. Each attempt reads the file afresh: a sent body cannot be sent again.
+   */
+  private async put(marker: RecordingMarker, file: string): Promise<{ bytes: number } | 'dropped' | 'gone'> {
     let failingSince: number | undefined;
     for (let attempts = 1; ; attempts++) {
+      const body = await openAsBlob(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (!body) return 'gone';
       const result = await sendToCentralServer({
         url: `${this.options.centralServerUrl}/sessions/${encodeURIComponent(marker.session_id)}/recording`,
         method: 'PUT',
@@ -124,16 +131,16 @@ export class RecordingUploads {
       if (this.abort.signal.aborted) throw new Error('shutting down: the recording is uploaded at the next start');
       if (result.outcome === 'delivered') {
         log.info('recording uploaded', {
-          bytes: body.length,
+          bytes: body.size,
           duration_s: marker.duration_s,
           attempts,
           ...(failingSince !== undefined ? { outage_ms: Date.now() - failingSince } : {}),
         });
-        return true;
+        return { bytes: body.size };
       }
       if (result.outcome === 'dropped') {
         log.warn('central server refused the recording; dropped (the file stays)', { status: result.status, response: result.detail });
-        return false;
+        return 'dropped';
       }
       if (failingSince === undefined) {
         failingSince = Date.now();
