@@ -14,7 +14,7 @@ import { errorFields, logger, withLogContext } from '../shared/logging.ts';
 import type { MarkIncompleteBody, MarkIncompleteReason, TranscriptBody } from '../shared/protocol.ts';
 import type { SummaryBody, SummaryReport } from '../shared/interview-summary.ts';
 import type { RedisNames } from '../shared/redis-keys.ts';
-import type { SpokenTurn, Utterance } from '../shared/session-messages.ts';
+import { type SpokenTurn, type Utterance, spokenTurnOf } from '../shared/session-messages.ts';
 import { within } from '../shared/timeout.ts';
 import { type DeliveryOutcome, RETRY_MAX_MS, type RequestResult, retryDelayMs, sendToCentralServer } from './central-server-request.ts';
 import type { Lease } from './lease.ts';
@@ -104,7 +104,7 @@ export class TranscriptDelivery {
       ...(utterance.latencyMs ? { latency_ms: utterance.latencyMs } : {}),
       ...(utterance.turn ? { turn: utterance.turn } : {}),
     };
-    const turn = { role: utterance.role, text: utterance.text, ...(utterance.interrupted ? { interrupted: true } : {}) };
+    const turn = spokenTurnOf(utterance);
     const { sequence, length } = await this.outbox.append(sessionId, roomId, 'transcript', body, turn);
     this.metrics.transcriptsQueued.inc({ kind: 'transcript' });
     log.info('transcript queued', { sequence, role: utterance.role, characters: utterance.text.length, outbox: length });
