@@ -6,9 +6,11 @@
 // `window.candidatePage`: captions with arrival times and the interviewer's level every 20 ms.
 //
 // One interview: the greeting, an answer and its reply, a code edit, a second answer whose reply
-// the candidate interrupts, the reply to that, then 'Start coding' and a pause. It prints the
-// caption-to-audio offsets of every interviewer sentence and the final caption against the end of
-// the audio. Screenshots go to test-artifacts/browser/.
+// the candidate interrupts, the reply to that, then 'Start coding' and a pause.
+// It prints the caption-to-audio offset of every interviewer sentence (sentences placed in the
+// audio from flite's own rendering of them, caption-timing.ts) and the final caption against the
+// end of the audio, and whether each reply can be judged against the targets (the page and the
+// audio ran undisturbed). Screenshots and what the page recorded go to test-artifacts/browser/.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +23,7 @@ import { type Pcm, cachedFliteSpeech, concatPcm, durationMs, encodeWav, silence 
 import { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
 import { type Stack, startStack } from '../../testbed/stack.ts';
 import { words } from '../../testbed/transcribe.ts';
-import { type CaptionRecord, type LevelSample, type ReplyTiming, VOICE_RMS, replyTiming } from './caption-timing.ts';
+import { type CaptionRecord, type LevelSample, type ReplyTiming, SEARCH_LATE_MS, VOICE_RMS, replyTiming } from './caption-timing.ts';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const MIC_WAV = join(ARTIFACTS, 'microphone.wav');
@@ -35,6 +37,20 @@ const CODING_PAUSE_MS = 2_000;
 /** Targets from the product's requirements, printed against what was measured. */
 const TARGET_SENTENCE_OFFSET_MS = 300;
 const TARGET_FINAL_BEFORE_END_MS = -300;
+/**
+ * A reply's timing is judged against the targets when the page's 20 ms level sampler never waited
+ * longer than this while it played: on the loaded 2-core test machine it was seen to wait up to
+ * ~160 ms with audio on time, while stalls of 400+ ms made the page's audio run late by about as much.
+ */
+const PAGE_STALL_LIMIT_MS = 200;
+/**
+ * Whether a reply's caption timing can be judged: the page ran (no stall over PAGE_STALL_LIMIT_MS)
+ * and its audio played as rendered but for less than SEARCH_LATE_MS in all (beyond that the
+ * runtime's playback was starved, and its sentences cannot be placed from their rendering).
+ */
+function measurable(t: ReplyTiming): boolean {
+  return t.pageStallMs <= PAGE_STALL_LIMIT_MS && t.audioStretchMs < SEARCH_LATE_MS;
+}
 
 interface PageView {
   state: string;
@@ -143,10 +159,16 @@ describe('the candidate page in Chromium', () => {
     const began = performance.now();
     const stages: Record<string, number> = {};
     const stage = (name: string) => (stages[name] = Math.round(performance.now() - began));
+    // A screenshot is an artifact, not a check: one that times out on a loaded machine (Chromium
+    // waiting for fonts was seen to take over 30 s) is reported and the test goes on.
     const screenshot = async (name: string) => {
       const path = join(ARTIFACTS, `${name}.png`);
-      await page.screenshot({ path, fullPage: true });
-      screenshots.push(path);
+      try {
+        await page.screenshot({ path, fullPage: true, timeout: 10_000 });
+        screenshots.push(path);
+      } catch (err) {
+        console.log(`screenshot ${name} not taken: ${(err as Error).message.split('\n')[0]}`);
+      }
     };
     try {
       await page.goto(`${server.url}${created.join_url}`);
@@ -175,6 +197,38 @@ describe('the candidate page in Chromium', () => {
             { timeout: STEP_TIMEOUT_MS, polling: 100 },
           )
           .then((h) => h.jsonValue() as Promise<number>);
+      /**
+       * The interviewer's audio as the page's WebRTC receiver took it (its inbound-rtp stats, since the
+       * track started): how much was concealed (packets late or lost), stretched or shortened by the
+       * jitter buffer, and the buffer's mean delay. What makes the page's audio run longer than sent.
+       */
+      const receiverStats = async () => {
+        // No named functions inside: the page gets this code as compiled by tsx, without its helpers.
+        const inbound = await page.evaluate(async () => {
+          type Receiver = { getStats(): Promise<Map<string, Record<string, number | string>>> };
+          type RoomLike = { remoteParticipants: Map<string, { audioTrackPublications: Map<string, { track?: { receiver?: Receiver } }> }> };
+          const room = (globalThis as unknown as { candidatePage: { room: RoomLike } }).candidatePage.room;
+          for (const participant of room.remoteParticipants.values()) {
+            for (const publication of participant.audioTrackPublications.values()) {
+              const stats = await publication.track?.receiver?.getStats();
+              for (const report of stats?.values() ?? []) if (report.type === 'inbound-rtp') return report;
+            }
+          }
+          return undefined;
+        });
+        if (!inbound) return undefined;
+        const n = (key: string) => Number(inbound[key] ?? 0);
+        const ms = (samples: number) => Math.round((samples / 48_000) * 1000);
+        return {
+          received_ms: ms(n('totalSamplesReceived')),
+          concealed_ms: ms(n('concealedSamples')),
+          silent_concealed_ms: ms(n('silentConcealedSamples')),
+          stretched_ms: ms(n('insertedSamplesForDeceleration')),
+          shortened_ms: ms(n('removedSamplesForAcceleration')),
+          jitter_buffer_mean_ms: Math.round((n('jitterBufferDelay') / Math.max(1, n('jitterBufferEmittedCount'))) * 1000),
+          packets_lost: n('packetsLost'),
+        };
+      };
       /** The candidate says `text`: the next capture start plays it. */
       const say = async (text: string) => {
         await writeFile(MIC_WAV, micWav(await cachedFliteSpeech(text), 60_000));
@@ -208,6 +262,7 @@ describe('the candidate page in Chromium', () => {
       await page.locator('#state[data-state="waiting"], #state[data-state="live"]').waitFor({ timeout: STEP_TIMEOUT_MS });
       const greetingStart = await voiceAfter(0);
       const greetingEnd = await quietAfter(greetingStart);
+      const greetingReceived = await receiverStats();
       await page.locator('#state[data-state="live"]').waitFor();
       stage('greeting heard');
       await screenshot('1-greeting');
@@ -280,18 +335,22 @@ describe('the candidate page in Chromium', () => {
         ['reply 2', reply2Segment, reply2Start, reply2End],
         ['reply 3', reply3Segment, reply3Start, reply3End],
       ] as const) {
-        const timing = segment ? replyTiming(seen.captions, seen.levels, segment, from - 1, to + 1) : undefined;
+        const timing = segment ? await replyTiming(seen.captions, seen.levels, segment, from - 1, to + 1) : undefined;
         if (timing) timings.push({ turn, ...timing });
       }
       const rows = timings.map((t) => ({
         turn: t.turn,
-        sentences: t.sentenceOffsetsMs.length,
+        sentences: t.sentences.length,
         paired: t.sentencesPaired,
-        offsets_ms: t.sentenceOffsetsMs.join(' '),
+        offsets_ms: t.sentences.map((s) => s.offsetMs ?? '?').join(' '),
         worst_abs_offset_ms: Math.max(...t.sentenceOffsetsMs.map(Math.abs)),
         final_vs_audio_end_ms: t.finalVsAudioEndMs,
+        page_stall_ms: t.pageStallMs,
+        audio_stretch_ms: t.audioStretchMs,
+        judged: measurable(t),
       }));
       console.table(rows);
+      console.log(`interviewer audio received, by the greeting's end: ${JSON.stringify(greetingReceived)}; by now: ${JSON.stringify(await receiverStats())}`);
       // The transcript in the reference server: both sides, the answers' words.
       const stored = (await (await fetch(`${server.url}/api/interviews/${created.session_id}`)).json()) as {
         transcripts: { role: string; text: string; interrupted?: boolean }[];
@@ -313,8 +372,10 @@ describe('the candidate page in Chromium', () => {
       assert.ok(interrupted.length >= 1, 'the candidate interrupted a reply');
       for (const b of bargeIns) assert.ok(b.segmentId, `no final caption reads "${b.heardText}", the interrupted reply as heard`);
       assert.equal(timings.length, 3, 'the greeting and two replies were captioned and heard');
-      // What holds today; tighten to the targets once captions are paced with the audio:
-      // every |offset| <= TARGET_SENTENCE_OFFSET_MS and final_vs_audio_end_ms >= TARGET_FINAL_BEFORE_END_MS.
+      // What holds on the loaded 2-core machine. The targets (every |offset| <= TARGET_SENTENCE_OFFSET_MS,
+      // final_vs_audio_end_ms >= TARGET_FINAL_BEFORE_END_MS) are printed for the replies that can be
+      // judged (see measurable), not asserted yet: a reply's first sentence was captioned +80 to
+      // +444 ms after its voice, later ones -7 to -342 ms, the final -273 to +296 ms.
       for (const t of timings) {
         assert.ok(t.sentenceOffsetsMs[0]! <= 1_000, `${t.turn}: the caption shows no later than 1 s after the voice starts`);
         assert.ok(t.finalVsAudioEndMs !== undefined, `${t.turn}: the caption was made final`);
@@ -336,7 +397,15 @@ describe('the candidate page in Chromium', () => {
       assert.ok(words(viewHtml).includes('payment'), 'the transcript view shows the answer');
       assert.deepEqual(ended.errors, [], 'the page reported no error');
     } finally {
-      await screenshot('last').catch(() => {});
+      await screenshot('last');
+      // What the page recorded (captions, levels, states), to look at the timings again offline.
+      await page
+        .evaluate(() => {
+          const { captions, levels, history } = (globalThis as unknown as PageGlobal).candidatePage;
+          return JSON.stringify({ captions, levels, history });
+        })
+        .then((record) => writeFile(join(ARTIFACTS, 'page-record.json'), record))
+        .catch(() => {});
       console.log(`screenshots: ${screenshots.join(' ')}`);
       console.log(`ms since the page opened: ${JSON.stringify(stages)}`);
       if (consoleErrors.length) console.log(`browser console errors:\n${consoleErrors.join('\n')}`);
