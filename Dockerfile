@@ -42,6 +42,10 @@ COPY package.json ./
 # The reference server's store (a volume in compose), writable by the user it runs as.
 RUN mkdir /data && chown node:node /data
 ENV NODE_ENV=production
+# glibc serves allocations of 32 KB and more with their own mappings, returned when freed: each
+# session thread's start-up compilation otherwise leaves ~10 MB of freed scratch in its malloc arena
+# (RSS per live session 64 -> 53 MB measured by the load test, CPU unchanged). Read at process start.
+ENV MALLOC_MMAP_THRESHOLD_=32768
 USER node
 EXPOSE 9464
 STOPSIGNAL SIGTERM

@@ -42,6 +42,8 @@ export function runtimeEnv(redisUrl: string, overrides: Record<string, string> =
     SESSION_HEAP_MB: '64',
     REDIS_LOST_GRACE_S: '1',
     LOG_LEVEL: 'info',
+    // As production runs it (npm start, the image): see the Dockerfile.
+    MALLOC_MMAP_THRESHOLD_: '32768',
     ...overrides,
   };
 }
