@@ -10,7 +10,8 @@
 // arrive at different moments, so running on arrival gave runs of one or two rows, and a run of one
 // row costs ~0.4 ms of CPU against ~0.13 ms per row in a run of eight (measured here): the
 // per-run overhead, not the model, was most of the media thread's VAD cost. The price is up to one
-// step (16 ms on average) on every room's probabilities, and so on its end of speech. This module
+// step (16 ms on average) on every room's probabilities, and so on its end of speech; a thread
+// with one room runs its windows at once. This module
 // gives speech probabilities only: each session's VAD stream applies its mode's thresholds to them.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -106,6 +107,11 @@ export class SpeechDetector {
   schedule(): void {
     if (this.stepPending || this.running) return;
     this.stepPending = true;
+    if (this.streams.size === 1) {
+      // A room alone has nobody to share a run with: waiting for the step would only delay it.
+      setImmediate(() => void this.step());
+      return;
+    }
     const now = performance.now();
     setTimeout(() => void this.step(), Math.ceil(now / VAD_STEP_MS) * VAD_STEP_MS - now);
   }

@@ -2,7 +2,7 @@
 // change any room's probabilities (each row keeps its own recurrent state), and the probabilities
 // must tell speech from silence as the plugin's own model does.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { SpeechDetector } from '../../media/speech-detector.ts';
 import { type Pcm, concatPcm, fliteSpeech, silence, sineTone } from '../../testbed/audio.ts';
 
@@ -93,6 +93,17 @@ describe('shared speech detector', () => {
     for (const stream of streams) stream.close();
     const rowsPerRun = (detector.stats.windows - windowsBefore) / (detector.stats.runs - runsBefore);
     assert.ok(rowsPerRun > 2.5, `${rowsPerRun.toFixed(2)} rows per run for ${streams.length} rooms`);
+  });
+
+  it('runs a lone room\'s windows at once, without waiting for the step', { timeout: 10_000 }, async () => {
+    const stream = detector.stream();
+    mock.timers.enable({ apis: ['setTimeout'] }); // a step timer would never fire
+    try {
+      assert.equal((await stream.probabilities(clips[0]![0]!)).length, 2);
+    } finally {
+      mock.timers.reset();
+      stream.close();
+    }
   });
 
   it('tells speech from silence and tone', async () => {
