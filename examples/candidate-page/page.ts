@@ -298,6 +298,9 @@ async function join(): Promise<void> {
   room.registerTextStreamHandler('lk.transcription', (reader, { identity }) => void onCaption(reader, identity));
   room
     .on(RoomEvent.TrackSubscribed, (track, _publication, participant) => onTrackSubscribed(track, participant))
+    // A dropped signalling link is resumed (SignalReconnecting), a lost media path restarted
+    // (Reconnecting); both end in Reconnected, and the candidate sees either as reconnecting.
+    .on(RoomEvent.SignalReconnecting, () => setState('reconnecting'))
     .on(RoomEvent.Reconnecting, () => setState('reconnecting'))
     .on(RoomEvent.Reconnected, () => setState(room.remoteParticipants.size ? 'live' : 'waiting'))
     .on(RoomEvent.ParticipantDisconnected, () => {

@@ -6,12 +6,14 @@
 // `window.candidatePage`: captions with arrival times and the interviewer's level every 20 ms.
 //
 // One interview: the greeting, an answer and its reply, a code edit, a second answer whose reply
-// the candidate interrupts, the reply to that, then 'Start coding' and a pause.
+// the candidate interrupts, the reply to that, then 'Start coding' and a pause, then the
+// candidate's connection cut for 3 s (the page shows it reconnecting, then the interview again).
 // It prints the caption-to-audio offset of every interviewer sentence (sentences placed in the
 // audio from flite's own rendering of them, caption-timing.ts) and the final caption against the
 // end of the audio, and whether each reply can be judged against the targets (the page and the
 // audio ran undisturbed). Screenshots and what the page recorded go to test-artifacts/browser/.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ import { Redis } from 'ioredis';
 import { type Browser, chromium } from 'playwright-core';
 import { type ReferenceServer, startReferenceServer } from '../../examples/central-server/main.ts';
 import { type Pcm, cachedFliteSpeech, concatPcm, durationMs, encodeWav, silence } from '../../testbed/audio.ts';
+import { insideTestNamespace } from '../../testbed/netns.ts';
 import { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
 import { type Stack, startStack } from '../../testbed/stack.ts';
 import { words } from '../../testbed/transcribe.ts';
@@ -51,6 +54,8 @@ const PAGE_STALL_LIMIT_MS = 200;
 function measurable(t: ReplyTiming): boolean {
   return t.pageStallMs <= PAGE_STALL_LIMIT_MS && t.audioStretchMs < SEARCH_LATE_MS;
 }
+/** How long the candidate's connection stays cut: a short outage, as on a train or a Wi-Fi handover. */
+const CUT_MS = 3_000;
 
 interface PageView {
   state: string;
@@ -381,6 +386,41 @@ describe('the candidate page in Chromium', () => {
         assert.ok(t.finalVsAudioEndMs !== undefined, `${t.turn}: the caption was made final`);
       }
 
+      // The candidate's connection drops and comes back: the page shows it is reconnecting, then
+      // the interview again (the interviewer still in the room).
+      const cut = cutBrowserConnection(Number(new URL(server.url).port));
+      const cutAt = await now();
+      let cutStats: CutStats;
+      let reconnectingAt: number;
+      try {
+        reconnectingAt = await page
+          .waitForFunction((t) => (globalThis as unknown as PageGlobal).candidatePage.history.find((h) => h.state === 'reconnecting' && h.t >= t)?.t, cutAt, {
+            timeout: 20_000,
+            polling: 50,
+          })
+          .then((h) => h.jsonValue() as Promise<number>);
+        await page.waitForFunction((t) => performance.now() > t, cutAt + CUT_MS, { timeout: 20_000 });
+      } finally {
+        cutStats = cut.restore();
+      }
+      const restoredAt = await now();
+      const liveAgainAt = await page
+        .waitForFunction(
+          (t) => {
+            const { state, history } = (globalThis as unknown as PageGlobal).candidatePage;
+            return state === 'live' ? history.findLast((h) => h.state === 'live' && h.t > t)?.t : undefined;
+          },
+          reconnectingAt,
+          { timeout: STEP_TIMEOUT_MS, polling: 50 },
+        )
+        .then((h) => h.jsonValue() as Promise<number>);
+      console.log(
+        `connection cut for ${Math.round(restoredAt - cutAt)} ms (${cut.sockets}; reset ${cutStats.reset} TCP, dropped ${cutStats.dropped} UDP packets): ` +
+          `"reconnecting" shown ${Math.round(reconnectingAt - cutAt)} ms after the cut, live again ${Math.round(liveAgainAt - restoredAt)} ms after it ended`,
+      );
+      assert.ok(cutStats.reset > 0 && cutStats.dropped > 0, 'the cut reset the signalling connection and dropped media');
+      stage('reconnected');
+
       // Stopped by the platform: the page says the interview ended, and why.
       await fetch(`${server.url}/api/interviews/${created.session_id}/stop`, { method: 'POST' });
       await page.locator('#state[data-state="ended"]').waitFor({ timeout: STEP_TIMEOUT_MS });
@@ -388,7 +428,7 @@ describe('the candidate page in Chromium', () => {
       console.log(`page: ${await page.locator('#state').textContent()}`);
       // 'waiting' shows only when the page is in the room before the interviewer: a race here.
       const shown = ended.history.map((h) => h.state).filter((state) => state !== 'waiting');
-      assert.deepEqual(shown, ['connecting', 'live', 'ended'], `the states the page showed: ${ended.history.map((h) => h.state).join(' > ')}`);
+      assert.deepEqual(shown, ['connecting', 'live', 'reconnecting', 'live', 'ended'], `the states the page showed: ${ended.history.map((h) => h.state).join(' > ')}`);
       assert.ok(ended.endedReason && !ended.endedReason.startsWith('disconnected'), `ended reason from the interview: ${ended.endedReason}`);
       stage('ended');
       await screenshot('4-ended');
@@ -435,6 +475,67 @@ async function bargeInCaption(captions: readonly CaptionRecord[], levels: readon
     segmentId: final.segmentId,
     audioPlayedMs: Math.round(end - start),
     captionSpokenMs: final.text.trim() ? Math.round(durationMs(await cachedFliteSpeech(final.text))) : 0,
+  };
+}
+
+interface CutStats {
+  /** TCP packets answered with a reset. */
+  reset: number;
+  /** UDP packets dropped. */
+  dropped: number;
+}
+
+/**
+ * Cuts the browser off the SFU, as a network outage would: its open TCP connections except to the
+ * page's own server (`serverPort`: the polls stay up) are reset, and every packet of its UDP
+ * sockets (WebRTC media) is dropped, until restore(). New connections go through, as they would on
+ * a network that came back: livekit-client reconnects on them. The rules sit on `lo`'s input hook
+ * (the namespace's addresses talk through `lo`, see testbed/packet-loss.ts), in a table of their own.
+ */
+function cutBrowserConnection(serverPort: number): { sockets: string; restore(): CutStats } {
+  if (!insideTestNamespace()) throw new Error('refusing to change nftables outside the test namespace');
+  const socketsOf = (protocol: '-t' | '-u') =>
+    execFileSync('ss', ['-H', '-n', '-p', protocol, ...(protocol === '-u' ? ['-a'] : [])], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => /users:\(\("chrom/.test(line))
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => protocol === '-u' || Number(fields[4]?.split(':').pop()) !== serverPort)
+      .map((fields) => Number(fields[3]?.split(':').pop()))
+      .filter((port) => Number.isInteger(port) && port > 0);
+  const tcp = [...new Set(socketsOf('-t'))];
+  const udp = [...new Set(socketsOf('-u'))];
+  if (!tcp.length || !udp.length) throw new Error(`the browser has no connection to cut: TCP ${tcp.join(',') || 'none'}, UDP ${udp.join(',') || 'none'}`);
+  const table = 'candidate_page_cut';
+  execFileSync('nft', ['-f', '-'], {
+    input: `
+      table inet ${table}
+      delete table inet ${table}
+      table inet ${table} {
+        counter cut_tcp {}
+        counter cut_udp {}
+        chain input {
+          type filter hook input priority filter; policy accept;
+          iifname "lo" tcp sport { ${tcp.join(', ')} } counter name cut_tcp reject with tcp reset
+          iifname "lo" tcp dport { ${tcp.join(', ')} } counter name cut_tcp reject with tcp reset
+          iifname "lo" udp sport { ${udp.join(', ')} } counter name cut_udp drop
+          iifname "lo" udp dport { ${udp.join(', ')} } counter name cut_udp drop
+        }
+      }`,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stats: CutStats | undefined;
+  return {
+    sockets: `TCP ports ${tcp.join(',')}, UDP ports ${udp.join(',')}`,
+    restore() {
+      if (stats) return stats;
+      const listed = JSON.parse(execFileSync('nft', ['-j', 'list', 'counters', 'table', 'inet', table], { encoding: 'utf8' })) as {
+        nftables: { counter?: { name: string; packets: number } }[];
+      };
+      const packets = (name: string) => listed.nftables.find((entry) => entry.counter?.name === name)?.counter?.packets ?? 0;
+      execFileSync('nft', ['delete', 'table', 'inet', table]);
+      stats = { reset: packets('cut_tcp'), dropped: packets('cut_udp') };
+      return stats;
+    },
   };
 }
 
