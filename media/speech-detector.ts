@@ -11,8 +11,8 @@
 // row costs ~0.4 ms of CPU against ~0.13 ms per row in a run of eight (measured here): the
 // per-run overhead, not the model, was most of the media thread's VAD cost. The price is up to one
 // step (16 ms on average) on every room's probabilities, and so on its end of speech; a thread
-// with one room runs its windows at once. This module
-// gives speech probabilities only: each session's VAD stream applies its mode's thresholds to them.
+// with one room runs its windows at once. This module gives speech probabilities only: each
+// session's VAD stream applies its mode's thresholds to them.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
