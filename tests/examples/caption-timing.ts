@@ -18,8 +18,8 @@
 // The pauses alone do not tell sentences apart: flite's pause at a comma can be as long as the
 // silence between two sentences, and picking "the longest pauses" paired a greeting's captions with
 // the wrong sentences (offsets of -3265 and -1079 ms).
-import { tokenize } from '@livekit/agents';
 import { cachedFliteSpeech } from '../../testbed/audio.ts';
+import { fliteSentenceTokenizer, speechBounds } from '../../agent/providers/offline/flite-tts.ts';
 
 export interface CaptionRecord {
   speaker: 'interviewer' | 'candidate';
@@ -106,10 +106,8 @@ export interface SentenceAudio {
   voiced: boolean[];
 }
 
-/** How the runtime's flite TTS cuts a reply into sentences (its tokenizer, its settings). */
-const runtimeSentences = new tokenize.basic.SentenceTokenizer({ minSentenceLength: 10 });
-/** flite-tts.ts: speech is where a 10 ms window's RMS (16-bit samples) exceeds this. */
-const FLITE_SPEECH_RMS = 300;
+/** How the runtime's flite TTS cuts a reply into sentences. */
+const runtimeSentences = fliteSentenceTokenizer();
 
 /** The sentences of `text` as the offline TTS renders them: one flite run each, as the runtime does. */
 export async function fliteSentences(text: string): Promise<SentenceAudio[]> {
@@ -117,16 +115,7 @@ export async function fliteSentences(text: string): Promise<SentenceAudio[]> {
     runtimeSentences.tokenize(text).map(async (sentence) => {
       const { samples, sampleRate } = await cachedFliteSpeech(sentence);
       const window = sampleRate / 100;
-      let start = -1;
-      let end = samples.length;
-      for (let offset = 0; offset < samples.length; offset += window) {
-        const part = samples.subarray(offset, offset + window);
-        let energy = 0;
-        for (const s of part) energy += s * s;
-        if (Math.sqrt(energy / part.length) <= FLITE_SPEECH_RMS) continue;
-        if (start < 0) start = offset;
-        end = offset + part.length;
-      }
+      const { start, end } = speechBounds(samples);
       const ms = (n: number) => (n / sampleRate) * 1000;
       // The page's analyser takes the RMS of its last 1024 samples at 48 kHz (~21 ms).
       const voiced: boolean[] = [];
@@ -137,7 +126,7 @@ export async function fliteSentences(text: string): Promise<SentenceAudio[]> {
         for (const s of part) energy += (s / 32_768) ** 2;
         voiced.push(Math.sqrt(energy / part.length) >= VOICE_RMS);
       }
-      return { text: sentence, lengthMs: ms(samples.length), speechStartMs: ms(Math.max(0, start)), speechEndMs: ms(start < 0 ? samples.length : end), voiced };
+      return { text: sentence, lengthMs: ms(samples.length), speechStartMs: ms(start), speechEndMs: ms(end), voiced };
     }),
   );
 }

@@ -37,11 +37,15 @@ export interface FliteTTSOptions {
   voice?: string;
 }
 
+/** How a reply is cut into flite runs: sentences of 10 characters or fewer ("Okay.") join the next one. */
+export function fliteSentenceTokenizer(): tokenize.SentenceTokenizer {
+  return new tokenize.basic.SentenceTokenizer({ minSentenceLength: 10 });
+}
+
 export class FliteTTS extends tts.TTS {
   label = 'flite.TTS';
   readonly #voice: string;
-  // Sentences of 10 characters or fewer ("Okay.") join the next one: not worth a flite run alone.
-  readonly #sentences = new tokenize.basic.SentenceTokenizer({ minSentenceLength: 10 });
+  readonly #sentences = fliteSentenceTokenizer();
 
   constructor(options: FliteTTSOptions = {}) {
     super(FLITE_SAMPLE_RATE, 1, { streaming: true, alignedTranscript: true });
@@ -278,7 +282,7 @@ class SegmentFrames {
 }
 
 /** Where speech starts and ends in a sentence's samples (flite pads both sides with silence); the whole of it when all is quiet. */
-function speechBounds(samples: Int16Array): { start: number; end: number } {
+export function speechBounds(samples: Int16Array): { start: number; end: number } {
   let start = -1;
   let end = samples.length;
   for (let offset = 0; offset < samples.length; offset += SPEECH_WINDOW_SAMPLES) {
