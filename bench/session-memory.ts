@@ -2,7 +2,9 @@
 // thread or session process, loaded exactly as the runtime loads them (the pool, the real session
 // entry with its modules and Silero VAD), measured side by side in one run.
 //
-//   npm run bench:session-memory [-- --workers 6] [--isolation thread,process]
+//   npm run bench:session-memory [-- --workers 6] [--isolation thread,process] [--providers offline,cloud]
+//
+// A cloud-configured worker gets placeholder keys: idle, it never calls a provider.
 import '../supervisor/production-defaults.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
@@ -15,7 +17,7 @@ import { processTree } from './process-tree.ts';
 import { printReport } from './report.ts';
 
 const { values: args } = parseArgs({
-  options: { workers: { type: 'string', default: '6' }, isolation: { type: 'string', default: 'thread,process' }, json: { type: 'boolean', default: false } },
+  options: { workers: { type: 'string', default: '6' }, isolation: { type: 'string', default: 'thread,process' }, providers: { type: 'string', default: 'offline' }, json: { type: 'boolean', default: false } },
 });
 const WORKERS = Number(args.workers);
 
@@ -32,14 +34,16 @@ const bundle = await bundleEntries({ session: DEFAULT_SESSION_ENTRY, processMedi
 const noMedia = { serve: () => ({ close: async () => {} }) };
 const rows: Record<string, string | number>[] = [];
 const results: Record<string, { mb_per_worker: number; ready_ms: number }> = {};
-for (const isolation of args.isolation.split(',')) {
+const variants = args.isolation.split(',').flatMap((isolation) => args.providers.split(',').map((providers) => ({ isolation, providers })));
+for (const { isolation, providers } of variants) {
   const config = loadConfig({
     LIVEKIT_URL: 'ws://127.0.0.1:7880',
     LIVEKIT_API_KEY: 'key',
     LIVEKIT_API_SECRET: 'secret',
     REDIS_URL: 'redis://127.0.0.1:6379',
     CENTRAL_SERVER_URL: 'http://127.0.0.1:1',
-    PROVIDERS: 'offline',
+    PROVIDERS: providers,
+    ...(providers === 'cloud' ? { DEEPGRAM_API_KEY: 'placeholder', GOOGLE_API_KEY: 'placeholder', CARTESIA_API_KEY: 'placeholder' } : {}),
     SESSION_ISOLATION: isolation,
     MAX_SESSIONS: String(WORKERS),
     PREWARM_SESSIONS: String(WORKERS),
@@ -55,8 +59,9 @@ for (const isolation of args.isolation.split(',')) {
   const after = processTree(process.pid).rssMb;
   await pool.close();
   const perWorker = (after - before) / WORKERS;
-  results[isolation] = { mb_per_worker: Math.round(perWorker * 10) / 10, ready_ms: Math.round(readyMs) };
-  rows.push({ isolation, workers: WORKERS, 'MB RSS per idle worker': Math.round(perWorker * 10) / 10, 'all ready after (ms)': Math.round(readyMs) });
+  // Keyed by isolation alone for the default provider set, as before the provider sets were compared.
+  results[providers === 'offline' ? isolation : `${isolation}/${providers}`] = { mb_per_worker: Math.round(perWorker * 10) / 10, ready_ms: Math.round(readyMs) };
+  rows.push({ isolation, providers, workers: WORKERS, 'MB RSS per idle worker': Math.round(perWorker * 10) / 10, 'all ready after (ms)': Math.round(readyMs) });
 }
 bundle.remove();
 printReport(`idle session workers (${WORKERS} each, Node ${process.version})`, rows, args.json ? results : undefined);
