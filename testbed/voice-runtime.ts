@@ -47,6 +47,9 @@ export interface Placement {
   readonly stackCpus?: string;
 }
 
+/** VoiceRuntimes of this process not stopped yet: rtc-node is shut down when the last one stops. */
+let runtimesLive = 0;
+
 /** `entry`: the runtime's sources by default; `<outDir>/supervisor/main.js` runs a build of them. */
 export async function startVoiceRuntime(
   env: Record<string, string> = {},
@@ -61,6 +64,8 @@ export async function startVoiceRuntime(
     await stack.stop();
     throw err;
   }
+  runtimesLive++;
+  let stopping: Promise<void> | undefined;
   const queue = dispatchQueue(stack.redisUrl);
   const events = new EventReader(stack.redisUrl);
   const redis = new Redis(stack.redisUrl);
@@ -70,15 +75,16 @@ export async function startVoiceRuntime(
     queue,
     events,
     redis,
-    stop: async () => {
+    stop: () => (stopping ??= (async () => {
       if (process.env.RUNTIME_LOGS) await runtime.dumpLogs(process.env.RUNTIME_LOGS);
       await runtime.stop();
       await queue.close();
       events.close();
       redis.disconnect();
-      await disposeRtc();
+      // Runtimes started side by side (the fault suite's cases) share this process's rtc-node.
+      if (--runtimesLive === 0) await disposeRtc();
       await stack.stop();
-    },
+    })()),
   };
 }
 

@@ -11,7 +11,7 @@
 // It prints the caption-to-audio offset of every interviewer sentence (sentences placed in the
 // audio from flite's own rendering of them, caption-timing.ts) and the final caption against the
 // end of the audio, and whether each reply can be judged against the targets (the page and the
-// audio ran undisturbed). Screenshots and what the page recorded go to test-artifacts/browser/.
+// audio ran undisturbed), and holds those that can to the targets. Screenshots and what the page recorded go to test-artifacts/browser/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -377,13 +377,19 @@ describe('the candidate page in Chromium', () => {
       assert.ok(interrupted.length >= 1, 'the candidate interrupted a reply');
       for (const b of bargeIns) assert.ok(b.segmentId, `no final caption reads "${b.heardText}", the interrupted reply as heard`);
       assert.equal(timings.length, 3, 'the greeting and two replies were captioned and heard');
-      // What holds on the loaded 2-core machine. The targets (every |offset| <= TARGET_SENTENCE_OFFSET_MS,
-      // final_vs_audio_end_ms >= TARGET_FINAL_BEFORE_END_MS) are printed for the replies that can be
-      // judged (see measurable), not asserted yet: a reply's first sentence was captioned +80 to
-      // +444 ms after its voice, later ones -7 to -342 ms, the final -273 to +296 ms.
+      // Every reply is captioned and made final; those that can be judged (see measurable: the page
+      // and the playback ran undisturbed) meet the targets. A run alone on 2 cores measured every
+      // sentence at -52 to -132 ms and the final caption +53 to +181 ms after the audio ended.
       for (const t of timings) {
-        assert.ok(t.sentenceOffsetsMs[0]! <= 1_000, `${t.turn}: the caption shows no later than 1 s after the voice starts`);
+        assert.ok(t.sentenceOffsetsMs.length > 0, `${t.turn}: a caption was paired with the voice`);
         assert.ok(t.finalVsAudioEndMs !== undefined, `${t.turn}: the caption was made final`);
+      }
+      const judged = timings.filter(measurable);
+      assert.ok(judged.length >= 1, `no reply ran undisturbed enough to judge: ${JSON.stringify(rows)}`);
+      for (const t of judged) {
+        const worst = Math.max(...t.sentenceOffsetsMs.map(Math.abs));
+        assert.ok(worst <= TARGET_SENTENCE_OFFSET_MS, `${t.turn}: a sentence's caption was ${worst} ms off its voice`);
+        assert.ok(t.finalVsAudioEndMs! >= TARGET_FINAL_BEFORE_END_MS, `${t.turn}: final caption ${t.finalVsAudioEndMs} ms from the audio's end`);
       }
 
       // The candidate's connection drops and comes back: the page shows it is reconnecting, then

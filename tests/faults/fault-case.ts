@@ -34,8 +34,16 @@ export interface FaultCase {
    * printed, but a failure is reported as a `todo` instead of failing the test command.
    */
   readonly knownIssue?: string;
-  /** Runs the case with the suite's seed; throws if the runtime did not hold up as specified. */
-  run(seed: number): Promise<FaultOutcome>;
+  /**
+   * Why the case must run with no other case beside it (it changes something the whole test
+   * process shares); unset, it may run next to one other case.
+   */
+  readonly runsAlone?: string;
+  /**
+   * Runs the case with the suite's seed; throws if the runtime did not hold up as specified.
+   * `step` names what the case is doing now, so a case that overruns its time says where it was.
+   */
+  run(seed: number, step: (what: string) => void): Promise<FaultOutcome>;
 }
 
 /** A small seeded generator (mulberry32), for cases that pick timings or data from the seed. */

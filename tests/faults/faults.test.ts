@@ -1,11 +1,14 @@
 // The fault suite: every case in tests/faults/cases/ (one module each, exporting `faultCase`), run
-// one after another with one seed, then one table of what each fault did. The seed is printed and
-// taken from FAULT_SEED when set, so a failing run can be replayed exactly.
+// with one seed, then one table of what each fault did. The seed is printed and taken from
+// FAULT_SEED when set, so a failing run can be replayed. Each case has a stack and runtime of its
+// own, so cases run two at a time (FAULT_CONCURRENCY; 1 runs them one after another, as a replay
+// of a timing-sensitive failure may want), except a case that `runsAlone`.
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import type { FaultCase, FaultOutcome } from './fault-case.ts';
+import { Slots } from './slots.ts';
 
 const seed = Number(process.env.FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const casesDir = new URL('./cases/', import.meta.url);
@@ -18,12 +21,43 @@ for (const file of readdirSync(casesDir).filter((f) => f.endsWith('.ts')).sort()
 
 type Row = { fault: string; survived: boolean; error?: string } & Partial<FaultOutcome>;
 const rows: Row[] = [];
+/** Time a case that overran still gets to stop its runtime and stack. */
+const CLEAN_UP_MS = 30_000;
+const concurrency = Math.max(1, Number(process.env.FAULT_CONCURRENCY ?? 2));
+const slots = new Slots(concurrency);
+/** The longest a case may wait for its slots: one other case, overrun and cleaned up. */
+const longestWaitMs = Math.max(...cases.map((c) => c.timeoutMs)) + CLEAN_UP_MS;
 
-describe(`fault suite (FAULT_SEED=${seed})`, () => {
+/**
+ * `run`, or an error naming the step it was at when `ms` ran out. It is then given a while to
+ * finish its clean-up, so the next case does not start beside its runtime.
+ */
+async function runWithinTime<T>(run: Promise<T>, ms: number, step: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the case overran its ${ms} ms at: ${step()}`)), ms);
+  });
+  try {
+    return await Promise.race([run, overrun]);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('the case overran')) {
+      await Promise.race([run.catch(() => {}), new Promise((resolve) => setTimeout(resolve, CLEAN_UP_MS - 1_000).unref())]);
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe(`fault suite (FAULT_SEED=${seed})`, { concurrency }, () => {
   for (const faultCase of cases) {
-    it(faultCase.name, { timeout: faultCase.timeoutMs, todo: faultCase.knownIssue }, async () => {
+    // The suite's own deadline, from when the case has its slots, names the step the case was in;
+    // node's, later, only covers the wait for slots and the clean-up.
+    it(faultCase.name, { timeout: longestWaitMs + faultCase.timeoutMs + CLEAN_UP_MS, todo: faultCase.knownIssue }, async () => {
+      const release = await slots.take(faultCase.runsAlone ? concurrency : 1);
+      let step = 'starting';
       try {
-        const outcome = await faultCase.run(seed);
+        const outcome = await runWithinTime(faultCase.run(seed, (what) => (step = what)), faultCase.timeoutMs, () => step);
         rows.push({ fault: faultCase.name, survived: true, ...outcome });
         assert.equal(outcome.transcriptsDelivered, outcome.transcriptsExpected, 'transcripts lost');
         assert.equal(outcome.keysReused, 0, 'idempotency keys reused for different text');
@@ -33,11 +67,14 @@ describe(`fault suite (FAULT_SEED=${seed})`, () => {
         if (row) Object.assign(row, { survived: false, error: (err as Error).message.split('\n')[0] });
         else rows.push({ fault: faultCase.name, survived: false, error: (err as Error).message.split('\n')[0] });
         throw err;
+      } finally {
+        release();
       }
     });
   }
 
   after(() => {
+    rows.sort((a, b) => cases.findIndex((c) => c.name === a.fault) - cases.findIndex((c) => c.name === b.fault));
     const columns: [string, (r: Row) => string][] = [
       ['fault', (r) => r.fault],
       ['survived', (r) => (r.survived ? 'yes' : `NO: ${r.error ?? ''}`)],

@@ -66,7 +66,12 @@ describe('CODING mode: a quiet interviewer, and the code in its context', () => 
           ),
           heard.waitForVoice(spokeAt).then(() => 'spoke'),
         ]);
-        assert.equal(outcome, 'silent', `the interviewer's outcome after "${text}"`);
+        if (outcome !== 'silent') {
+          // What the interviewer heard and said decides it: name them (delivered within a second or so).
+          await central.until(() => central.transcripts(s.session_id).at(-1)?.role === 'agent', 5_000, 'the reply transcript').catch(() => {});
+          const heardSoFar = central.transcripts(s.session_id).map((t) => `${t.role}: ${t.text}`);
+          assert.fail(`the interviewer's outcome after "${text}" was ${outcome}; transcripts: ${JSON.stringify(heardSoFar)}`);
+        }
       }
 
       // A direct question gets a reply, naming the function in the code.

@@ -96,6 +96,7 @@ function impair(ports: readonly number[], netemMissing: string | undefined): Imp
 export const faultCase: FaultCase = {
   name: 'candidate link degraded (5% loss, 40 ms jitter with sch_netem)',
   timeoutMs: 120_000,
+  runsAlone: "it degrades every UDP socket of the test process, which would be another case's candidate too",
   async run(seed) {
     const netemMissing = netemUnavailableReason();
     const impairmentLabel = netemMissing === undefined ? `netem ${NETEM.join(' ')}` : `${netemMissing}: ${LOSS_PERCENT}% loss via nftables, no jitter`;

@@ -5,7 +5,7 @@
 // malformed job must fail at once, naming its field, with a bounded failedReason; the valid ones
 // run; /metrics keeps a bounded set of series; no runtime log line passes the logger's cap.
 import { randomUUID } from 'node:crypto';
-import type { Job, JobsOptions, QueueEvents } from 'bullmq';
+import type { Job, JobsOptions, Queue, QueueEvents } from 'bullmq';
 import fc from 'fast-check';
 import { ECHO_BOUNDS } from '../../../shared/bounded.ts';
 import { LOG_LIMITS } from '../../../shared/logging.ts';
@@ -219,22 +219,35 @@ class FinishedJobs {
     return this.queueEvents.waitUntilReady().then(() => {});
   }
 
-  /** Resolves once every one of `ids` finished; rejects after `timeoutMs` naming how many did not. */
-  waitFor(ids: readonly string[], timeoutMs: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Resolves once every one of `ids` finished; after `timeoutMs`, asks the queue for the jobs whose
+   * event did not come: finished ones count (an event lost on the way is not the runtime's fault),
+   * the others are named with their state in the error.
+   */
+  async waitFor(queue: Queue, ids: readonly string[], timeoutMs: number, what: string): Promise<void> {
+    const allFinished = new Promise<boolean>((resolve) => {
       const check = () => {
         if (!ids.every((id) => this.finished.has(id))) return;
         this.waiters.delete(check);
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`${what}: ${ids.filter((id) => !this.finished.has(id)).length} of ${ids.length} jobs not finished within ${timeoutMs} ms`));
+        resolve(false);
       }, timeoutMs);
       this.waiters.add(check);
       check();
     });
+    if (await allFinished) return;
+    const stuck: string[] = [];
+    for (const id of ids.filter((id) => !this.finished.has(id))) {
+      const job = await queue.getJob(id);
+      const state = job ? await job.getState() : 'missing';
+      if (state === 'completed' || state === 'failed') this.finished.add(id);
+      else stuck.push(`${id.slice(0, 40)} (${job?.name.slice(0, 40) ?? '?'}): ${state}, ${job?.attemptsMade ?? 0} attempts`);
+    }
+    if (stuck.length > 0) throw new Error(`${what}: ${stuck.length} of ${ids.length} jobs not finished within ${timeoutMs} ms: ${stuck.slice(0, 5).join('; ')}`);
   }
 
   close(): Promise<void> {
@@ -252,7 +265,7 @@ async function addInBatches(product: VoiceRuntime, finished: FinishedJobs, jobs:
     ids.push(...added.map((job) => job.id!));
     // Valid STARTs run until their candidate's join timeout: they are waited for at the end.
     const awaited = added.filter((_, i) => batch[i]!.what !== 'valid START').map((job) => job.id!);
-    await finished.waitFor(awaited, 60_000, `the batch from job ${from}`);
+    await finished.waitFor(product.queue, awaited, 60_000, `the batch from job ${from}`);
   }
   return ids;
 }
@@ -285,7 +298,7 @@ export const faultCase: FaultCase = {
       const startedAt = Date.now();
       const ids = await addInBatches(product, finished, jobs);
       const starts = jobs.flatMap((job, i) => (job.what === 'valid START' ? [{ job, id: ids[i]! }] : []));
-      await finished.waitFor(starts.map(({ id }) => id), 30_000, 'the valid STARTs');
+      await finished.waitFor(product.queue, starts.map(({ id }) => id), 30_000, 'the valid STARTs');
       const { events } = product;
       const startedSessions = starts.map(({ job }) => (job.data as { session_id: string }).session_id);
       await events.until((seen) => startedSessions.every((id) => seen.some((e) => e.session_id === id && e.event === 'SESSION_ENDED')), 10_000);

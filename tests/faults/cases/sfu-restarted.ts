@@ -21,7 +21,7 @@ import { SHORT_PLAN, TURN_QUIET_MS, TWO_ANSWERS as ANSWERS } from '../short-inte
 export const faultCase: FaultCase = {
   name: 'sfu restarted mid-interview',
   timeoutMs: 120_000,
-  async run(seed) {
+  async run(seed, step) {
     const random = seededRandom(seed);
     const intoReplyMs = Math.round(random() * 1_500);
     const downMs = Math.round(1_000 + random() * 3_000);
@@ -31,6 +31,7 @@ export const faultCase: FaultCase = {
     let product: CaseRuntime | undefined;
     let interview: LiveInterview | undefined;
     try {
+      step('starting the runtime and the interview');
       product = await startCaseRuntime(central);
       interview = await startInterview(product, { interview: SHORT_PLAN }, TURN_QUIET_MS);
       const { session, candidate } = interview;
@@ -43,13 +44,16 @@ export const faultCase: FaultCase = {
       });
 
       // The first answer; the SFU dies while the interviewer replies.
+      step('the first answer and its reply');
       await candidate.speak(await cachedFliteSpeech(ANSWERS[0]!));
       await withTimeout(interview.heard.waitForVoice(performance.now()), 20_000, 'the reply to the first answer').catch(explained);
       await sleep(intoReplyMs);
       const interviewerBack = candidate.nextAudioFrom('interviewer');
+      step(`restarting the SFU (down ${downMs} ms)`);
       await product.stack.restartSfu({ downMs });
       const restartedAt = performance.now();
 
+      step('the candidate reconnecting');
       const candidateCame = await withTimeout(reconnection, 30_000, 'the candidate reconnecting or giving up');
       if (candidateCame === 'gave up') {
         await interview.candidate.leave().catch(() => {});
@@ -57,18 +61,24 @@ export const faultCase: FaultCase = {
         interview = { ...interview, candidate: again };
         await again.publishMicrophone();
       }
+      step(`the interviewer heard again (candidate ${candidateCame})`);
       const heard = await withTimeout(candidateCame === 'gave up' ? interview.candidate.audioFrom('interviewer') : interviewerBack, 30_000, "the interviewer's track after the SFU restart").catch(explained);
       const backMs = Math.round(performance.now() - restartedAt);
       // The reply the restart cut has finished playing (its transcript is final) before the next answer.
+      step('the cut reply finishing');
       await central.until(() => central.transcripts(session.session_id).length >= 3, 30_000, 'the cut reply to finish').catch(explained);
+      step('quiet after the cut reply');
       await heard.waitForQuiet(TURN_QUIET_MS);
+      step('the second answer and its reply');
       const turnMs = await answer({ candidate: interview.candidate, heard }, ANSWERS[1]!, TURN_QUIET_MS).catch(explained);
 
       const endedEarly = (await readAllEvents(product)).filter((e) => e.session_id === session.session_id && e.event === 'SESSION_ENDED');
       if (endedEarly.length > 0) throw new Error(`the session ended across the SFU restart: ${JSON.stringify(endedEarly[0]!.data)}`);
+      step('terminating');
       const { events: seen } = await terminateAndSettle(product, session);
       assertStartedAndEndedOnce(seen, 'terminated');
       // Greeting, two replies, two answers.
+      step('tallying transcripts');
       const tally = await tallyTranscripts({ product, central, sessionId: session.session_id, candidateTurns: 5 });
       return interviewRow({
         events: seen,
@@ -80,6 +90,7 @@ export const faultCase: FaultCase = {
           `next turn ${turnMs} ms`,
       });
     } finally {
+      step('stopping the runtime and stack');
       await interview?.candidate.leave().catch(() => {});
       await product?.stop();
       await central.stop();
