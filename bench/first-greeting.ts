@@ -24,9 +24,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { threadEntries } from '../supervisor/runtime.ts';
 import { cacheDirFor } from '../supervisor/thread-bundle.ts';
 import { encodeWav, silence } from '../testbed/audio.ts';
+import { PAGE_VOICE_RMS as VOICE_RMS, launchCandidateBrowser } from '../testbed/candidate-browser.ts';
 import { NETNS_ENV } from '../testbed/netns.ts';
 import { printReport } from './report.ts';
 
@@ -41,19 +43,11 @@ const RUNS = Number(args.runs);
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs: not a positive integer: ${args.runs}`);
 
 const PAGE_PORT = 8080; // scripts/serve.ts's
-/** The browser test's threshold for "the interviewer is audible" (tests/examples/caption-timing.ts VOICE_RMS). */
-const VOICE_RMS = 0.01;
 const SERVE_READY_TIMEOUT_MS = 180_000; // a cold start on a loaded 2-core machine bundles for tens of seconds
 const GREETING_TIMEOUT_MS = 90_000;
 const SERVE_STOP_TIMEOUT_MS = 60_000; // serve.ts gives the runtime 30 s, the others 3 s each
 
-// The runtime's thread entries, as supervisor/runtime.ts bundles them: they name its cache directory.
-const THREAD_ENTRIES = {
-  session: new URL('../agent/session-main.ts', import.meta.url),
-  media: new URL('../media/media-thread.ts', import.meta.url),
-  processMedia: new URL('../media/process-media.ts', import.meta.url),
-};
-const threadManifest = join(cacheDirFor(THREAD_ENTRIES), 'manifest.json');
+const threadManifest = join(cacheDirFor(threadEntries()), 'manifest.json');
 const manifestMtime = () => stat(threadManifest).then((s) => s.mtimeMs, () => undefined);
 
 const hostIp = process.env[NETNS_ENV.hostIp];
@@ -101,21 +95,10 @@ async function oneRun(micWav: string): Promise<RunTimes> {
     }
     serve.once('exit', (code, signal) => reject(new Error(`serve.ts exited before it was ready (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
   });
-  let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+  let browser: Browser | undefined;
   try {
     const serveReady = since(await withTimeout(ready, SERVE_READY_TIMEOUT_MS, () => `serve.ts not ready:\n${output.join('\n')}`));
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${micWav}`,
-        '--autoplay-policy=no-user-gesture-required',
-        // Host candidates as addresses, not mDNS names nobody here resolves.
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ],
-    });
+    browser = await launchCandidateBrowser(micWav);
     const browserLaunched = since(wallNow());
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     // localhost, as serve.ts tells the user: a secure origin for the microphone.

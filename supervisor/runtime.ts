@@ -33,6 +33,11 @@ const MEDIA_THREAD_ENTRY = runtimeModule('../media/media-thread');
 const PROCESS_MEDIA_ENTRY = runtimeModule('../media/process-media');
 const HEALTH_PING_TIMEOUT_MS = 1_000;
 
+/** The thread entries the runtime bundles at start; they also name its bundle cache. */
+export function threadEntries(sessionEntry = DEFAULT_SESSION_ENTRY): { session: URL; media: URL; processMedia: URL } {
+  return { session: sessionEntry, media: MEDIA_THREAD_ENTRY, processMedia: PROCESS_MEDIA_ENTRY };
+}
+
 export interface RuntimeOptions {
   /** Module each session thread or process runs (see agent/session-runner.ts); tests give their own. */
   sessionEntry?: URL;
@@ -82,11 +87,7 @@ export class Runtime {
     await signals.start();
     const claims = new RoomClaims({ redis, names, signals, events, runtimeId: config.runtimeId, leaseMs: Math.round(config.jobs.lockMs / 3) });
     const bundleStartedAt = Date.now();
-    const bundle = await bundleEntries({
-      session: options.sessionEntry ?? DEFAULT_SESSION_ENTRY,
-      media: MEDIA_THREAD_ENTRY,
-      processMedia: PROCESS_MEDIA_ENTRY,
-    });
+    const bundle = await bundleEntries(threadEntries(options.sessionEntry));
     log.info('thread code bundled', { ms: Date.now() - bundleStartedAt, cached: bundle.cached });
     const media = await MediaHost.start(config, bundle.urls.media);
     const pool = new SessionPool({ config, entries: { session: bundle.urls.session, processMedia: bundle.urls.processMedia }, metrics, media });

@@ -19,9 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { type ReferenceServer, startReferenceServer } from '../../examples/central-server/main.ts';
 import { type Pcm, cachedFliteSpeech, concatPcm, durationMs, encodeWav, silence } from '../../testbed/audio.ts';
+import { launchCandidateBrowser } from '../../testbed/candidate-browser.ts';
 import { insideTestNamespace } from '../../testbed/netns.ts';
 import { EventReader, RuntimeProcess } from '../../testbed/runtime-process.ts';
 import { type Stack, startStack } from '../../testbed/stack.ts';
@@ -124,20 +125,8 @@ describe('the candidate page in Chromium', () => {
     );
     redis = new Redis(stack.redisUrl);
     events = new EventReader(stack.redisUrl);
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${MIC_WAV}`,
-        '--autoplay-policy=no-user-gesture-required',
-        // The page's http origin on the namespace's address: secure enough for getUserMedia.
-        `--unsafely-treat-insecure-origin-as-secure=${server.url}`,
-        // Host candidates as addresses, not mDNS names nobody here resolves.
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ],
-    });
+    // The page's http origin on the namespace's address: secure enough for getUserMedia.
+    browser = await launchCandidateBrowser(MIC_WAV, [`--unsafely-treat-insecure-origin-as-secure=${server.url}`]);
   });
   after(async () => {
     await browser?.close();

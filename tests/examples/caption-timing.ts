@@ -19,6 +19,7 @@
 // silence between two sentences, and picking "the longest pauses" paired a greeting's captions with
 // the wrong sentences (offsets of -3265 and -1079 ms).
 import { cachedFliteSpeech } from '../../testbed/audio.ts';
+import { PAGE_VOICE_RMS as VOICE_RMS } from '../../testbed/candidate-browser.ts';
 import { fliteSentenceTokenizer, speechBounds } from '../../agent/providers/offline/flite-tts.ts';
 
 export interface CaptionRecord {
@@ -35,8 +36,7 @@ export interface LevelSample {
   rms: number;
 }
 
-/** Level (RMS, 0..1) above which the interviewer is audible; Opus silence stays far below it. */
-export const VOICE_RMS = 0.01;
+export { VOICE_RMS };
 /**
  * How far before and after its expected instant a sentence's voice may start. The page's audio
  * runs longer than rendered, not shorter: on a loaded 2-core machine, with the page just joined,
