@@ -1,6 +1,7 @@
 // Runs real runtime processes (the product's entry, or a test build of it) and gives tests and
 // benchmarks its log lines, its operations port, and a way to kill it.
 // Also helpers to act as the central server: enqueue jobs, write commands, read session_events.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -20,6 +21,16 @@ export interface LogLine {
 }
 
 let runtimeCounter = 0;
+/** Where the runtimes started inside `recordingRuntimes` are collected. */
+const recorded = new AsyncLocalStorage<RuntimeProcess[]>();
+
+/**
+ * Runs `run`, putting into `started` every runtime process started inside it (however deep), so
+ * a failure can be explained from their logs (`postMortem`) even when other work runs beside it.
+ */
+export function recordingRuntimes<T>(started: RuntimeProcess[], run: () => Promise<T>): Promise<T> {
+  return recorded.run(started, run);
+}
 /** One accept-everything central server per test process, for runtimes whose test brings none. */
 let defaultCentralServer: Promise<CentralServer> | undefined;
 
@@ -106,6 +117,7 @@ export class RuntimeProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const runtime = new RuntimeProcess(id, child);
+    recorded.getStore()?.push(runtime);
     const started = runtime.waitForLog((l) => l.message === 'runtime started', 30_000);
     const failed = runtime.exited.then(({ code }) => {
       throw new Error(`runtime exited with code ${code} before starting:\n${runtime.stderr.join('\n')}`);
@@ -140,6 +152,17 @@ export class RuntimeProcess {
   async dumpLogs(path: string): Promise<void> {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(path, `${this.logs.map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.join('\n')}\n`);
+  }
+
+  /**
+   * What a failing test prints of this runtime's logs: its warnings and errors and its last lines,
+   * each line cut to `width` characters, at most `limit` lines (the last ones).
+   */
+  postMortem({ limit = 80, last = 25, width = 600 } = {}): string {
+    const lastFrom = Math.max(0, this.logs.length - last);
+    const chosen = this.logs.filter((line, index) => index >= lastFrom || line.level === 'warn' || line.level === 'error').slice(-limit);
+    const lines = [...chosen.map((line) => JSON.stringify(line).slice(0, width)), ...this.stderr.slice(-10).map((line) => line.slice(0, width))];
+    return `runtime ${this.id} (pid ${this.pid}), ${this.logs.length} log lines, shown: warnings, errors and the last ${last}\n${lines.join('\n')}`;
   }
 
   get pid(): number {

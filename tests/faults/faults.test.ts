@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { type RuntimeProcess, recordingRuntimes } from '../../testbed/runtime-process.ts';
 import type { FaultCase, FaultOutcome } from './fault-case.ts';
 import { Slots } from './slots.ts';
 
@@ -56,8 +57,10 @@ describe(`fault suite (FAULT_SEED=${seed})`, { concurrency }, () => {
     it(faultCase.name, { timeout: longestWaitMs + faultCase.timeoutMs + CLEAN_UP_MS, todo: faultCase.knownIssue }, async () => {
       const release = await slots.take(faultCase.runsAlone ? concurrency : 1);
       let step = 'starting';
+      const runtimes: RuntimeProcess[] = [];
       try {
-        const outcome = await runWithinTime(faultCase.run(seed, (what) => (step = what)), faultCase.timeoutMs, () => step);
+        const run = recordingRuntimes(runtimes, () => faultCase.run(seed, (what) => (step = what)));
+        const outcome = await runWithinTime(run, faultCase.timeoutMs, () => step);
         rows.push({ fault: faultCase.name, survived: true, ...outcome });
         assert.equal(outcome.transcriptsDelivered, outcome.transcriptsExpected, 'transcripts lost');
         assert.equal(outcome.keysReused, 0, 'idempotency keys reused for different text');
@@ -66,7 +69,10 @@ describe(`fault suite (FAULT_SEED=${seed})`, { concurrency }, () => {
         const row = rows.find((r) => r.fault === faultCase.name);
         if (row) Object.assign(row, { survived: false, error: (err as Error).message.split('\n')[0] });
         else rows.push({ fault: faultCase.name, survived: false, error: (err as Error).message.split('\n')[0] });
-        throw err;
+        // The runtimes' own account goes with the error, which the report prints last (and CI keeps).
+        if (runtimes.length === 0) throw err;
+        const accounts = runtimes.map((runtime) => runtime.postMortem({ limit: 40, width: 400 }));
+        throw new Error(`${(err as Error).message}\n\n${accounts.join('\n\n')}`, { cause: err });
       } finally {
         release();
       }
