@@ -158,7 +158,7 @@ export class RuntimeProcess {
    * What a failing test prints of this runtime's logs: its warnings and errors and its last lines,
    * each line cut to `width` characters, at most `limit` lines (the last ones).
    */
-  postMortem({ limit = 80, last = 25, width = 600 } = {}): string {
+  postMortem({ limit = 40, last = 25, width = 400 } = {}): string {
     const lastFrom = Math.max(0, this.logs.length - last);
     const chosen = this.logs.filter((line, index) => index >= lastFrom || line.level === 'warn' || line.level === 'error').slice(-limit);
     const lines = [...chosen.map((line) => JSON.stringify(line).slice(0, width)), ...this.stderr.slice(-10).map((line) => line.slice(0, width))];

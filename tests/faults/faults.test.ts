@@ -71,7 +71,7 @@ describe(`fault suite (FAULT_SEED=${seed})`, { concurrency }, () => {
         else rows.push({ fault: faultCase.name, survived: false, error: (err as Error).message.split('\n')[0] });
         // The runtimes' own account goes with the error, which the report prints last (and CI keeps).
         if (runtimes.length === 0) throw err;
-        const accounts = runtimes.map((runtime) => runtime.postMortem({ limit: 40, width: 400 }));
+        const accounts = runtimes.map((runtime) => runtime.postMortem());
         throw new Error(`${(err as Error).message}\n\n${accounts.join('\n\n')}`, { cause: err });
       } finally {
         release();
