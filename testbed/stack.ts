@@ -109,14 +109,22 @@ export async function startLivekit(
   dir: string,
   cpus?: string,
 ): Promise<ServerProcess & { url: string; httpUrl: string; apiKey: string; apiSecret: string; configPath: string }> {
-  const [httpPort, rtcTcpPort, rtcUdpPort] = [await freePort(hostIp), await freePort(hostIp), await freePort(hostIp)];
   const apiKey = 'testkey';
   const apiSecret = randomBytes(24).toString('hex');
   const configPath = join(dir, 'livekit.yaml');
-  await writeFile(configPath, livekitConfig({ hostIp, httpPort, rtcTcpPort, rtcUdpPort, apiKey, apiSecret }));
-  const httpUrl = `http://${hostIp}:${httpPort}`;
-  const server = await runLivekit({ configPath, httpUrl, cpus });
-  return Object.assign(server, { url: `ws://${hostIp}:${httpPort}`, httpUrl, apiKey, apiSecret, configPath });
+  for (let attempt = 1; ; attempt++) {
+    const [httpPort, rtcTcpPort, rtcUdpPort] = [await freePort(hostIp), await freePort(hostIp), await freePort(hostIp)];
+    await writeFile(configPath, livekitConfig({ hostIp, httpPort, rtcTcpPort, rtcUdpPort, apiKey, apiSecret }));
+    const httpUrl = `http://${hostIp}:${httpPort}`;
+    try {
+      const server = await runLivekit({ configPath, httpUrl, cpus });
+      return Object.assign(server, { url: `ws://${hostIp}:${httpPort}`, httpUrl, apiKey, apiSecret, configPath });
+    } catch (err) {
+      // A free port can be taken between our probe and the SFU's bind (its RTC TCP port listens on
+      // every address, so any socket on that port number counts): pick new ports.
+      if (attempt === 3 || !String((err as Error).message).includes('address already in use')) throw err;
+    }
+  }
 }
 
 /** One livekit-server process on a config already written; resolves once it answers HTTP. */
