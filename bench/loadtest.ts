@@ -22,9 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type FakeCartesia, startFakeCartesia } from '../testbed/fakes/cartesia.ts';
-import { type FakeDeepgram, startFakeDeepgram } from '../testbed/fakes/deepgram.ts';
-import { type FakeGemini, startFakeGemini } from '../testbed/fakes/gemini.ts';
+import { type FakesProcess, startFakesProcess } from '../testbed/fakes/fakes-process.ts';
 import { fliteRunCount } from '../testbed/audio.ts';
 import { CentralServer } from '../testbed/central-server.ts';
 import { allowedCpus, formatCpuList, parseCpuList, pinProcess, readAffinity } from '../testbed/cpu-affinity.ts';
@@ -199,21 +197,19 @@ async function runRoom(product: VoiceRuntime, index: number, phrases: Phrasebook
   return result;
 }
 
-const fakes: { deepgram?: FakeDeepgram; gemini?: FakeGemini; cartesia?: FakeCartesia } = {};
 const env: Record<string, string> = {};
+let fakes: FakesProcess | undefined;
 if (PROVIDERS === 'fakes') {
   const keys = { deepgram: 'dg-load', google: 'google-load', cartesia: 'cartesia-load' };
-  fakes.deepgram = await startFakeDeepgram({ apiKey: keys.deepgram, finalLatencyMs: FAKE_LATENCY_MS.stt, defaultTranscript: 'I would use a token bucket' });
-  fakes.gemini = await startFakeGemini({ apiKey: keys.google, replies: () => REPLY, firstTokenMs: FAKE_LATENCY_MS.llm, interChunkMs: 10 });
-  fakes.cartesia = await startFakeCartesia({ apiKey: keys.cartesia, timeToFirstAudioMs: FAKE_LATENCY_MS.tts });
+  fakes = await startFakesProcess({ keys, latencyMs: FAKE_LATENCY_MS, transcript: 'I would use a token bucket', reply: REPLY });
   Object.assign(env, {
     PROVIDERS: 'cloud',
     DEEPGRAM_API_KEY: keys.deepgram,
     GOOGLE_API_KEY: keys.google,
     CARTESIA_API_KEY: keys.cartesia,
-    DEEPGRAM_BASE_URL: fakes.deepgram.url,
-    GOOGLE_BASE_URL: fakes.gemini.baseUrl,
-    CARTESIA_BASE_URL: fakes.cartesia.baseUrl,
+    DEEPGRAM_BASE_URL: fakes.urls.deepgram,
+    GOOGLE_BASE_URL: fakes.urls.google,
+    CARTESIA_BASE_URL: fakes.urls.cartesia,
   });
 }
 // Every phrase once, before anything else runs: no flite process while rooms are live.
@@ -251,6 +247,7 @@ try {
   // The harness is a process too: if its own loop lags, the figures measure it, not the runtime.
   const harnessDelay = monitorEventLoopDelay({ resolution: 20 });
   harnessDelay.enable();
+  fakes?.measureLoopDelay();
   const sampler = setInterval(() => (peakRssMb = Math.max(peakRssMb, processTree(product.runtime.pid).rssMb)), 500);
   const rendersBefore = fliteRunCount();
   const cpuBefore = cpuByPart(parts);
@@ -271,6 +268,7 @@ try {
   const rendersDuringRun = fliteRunCount() - rendersBefore;
   clearInterval(sampler);
   harnessDelay.disable();
+  const fakesDelay = await fakes?.loopDelay();
   const placementReadBack = await (affinity ?? readPlacement());
   const metricsText = await metrics();
   const runtimeLagS = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(metricsText)?.[1]);
@@ -341,6 +339,8 @@ try {
       max: Math.round(runtimeLagS('nodejs_eventloop_lag_max_seconds') * 1000),
     },
     harness_loop_delay_ms: { p99: Math.round(harnessDelay.percentile(99) / 1e6), max: Math.round(harnessDelay.max / 1e6) },
+    // The provider fakes run in a process of their own: their replies come late by at most this.
+    ...(fakesDelay ? { fakes_loop_delay_ms: fakesDelay } : {}),
   };
   printReport(
     `load test: ${ROOMS} room(s), ${ISOLATION} isolation, ${PROVIDERS} providers, ${args.pin ? 'pinned' : 'shared CPUs'}, ${result.duration_s} s`,
@@ -370,11 +370,12 @@ try {
       `RSS ${result.rss_mb_per_session} MB per session ` +
       `(${result.baseline_rss_mb} MB without sessions, ${result.idle_rss_mb} MB prewarmed, ${result.process_rss_mb} MB peak), ` +
       `main-thread lag p99 ${result.runtime_main_loop_lag_ms.p99} ms (max ${result.runtime_main_loop_lag_ms.max}), ` +
-      `harness loop delay p99 ${result.harness_loop_delay_ms.p99} ms (max ${result.harness_loop_delay_ms.max})`,
+      `harness loop delay p99 ${result.harness_loop_delay_ms.p99} ms (max ${result.harness_loop_delay_ms.max})` +
+      (fakesDelay ? `, provider fakes' loop delay p99 ${fakesDelay.p99} ms (max ${fakesDelay.max})` : ''),
   );
   if (args.json) console.log(JSON.stringify(result)); // the last line of stdout
 } finally {
   await product.stop();
   await central.stop();
-  await Promise.all([fakes.deepgram?.stop(), fakes.gemini?.stop(), fakes.cartesia?.stop()]);
+  await fakes?.stop();
 }
