@@ -4,7 +4,7 @@
 // process. It moves PCM between the room and the session's media port, plays the interviewer's
 // audio through a PlaybackQueue, reports true playback start/position/interruption, and publishes
 // live captions.
-import type { MessagePort } from 'node:worker_threads';
+import { type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import {
   AudioSource,
   AudioStream,
@@ -136,6 +136,9 @@ export class MediaOwner {
       close: async () => {
         closed = true;
         port.off('message', listener);
+        // What the pipeline posted before it ended is handled first (its last caption may be the
+        // stop notice): the supervisor's close comes on another channel and can be read earlier.
+        for (let pending = receiveMessageOnPort(port); pending; pending = receiveMessageOnPort(port)) listener(pending.message);
         if (owner) await owner.close();
         else port.close();
       },
