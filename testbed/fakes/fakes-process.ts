@@ -1,8 +1,9 @@
 // The three provider fakes on an event loop of their own: a child process of the process that
-// starts them (in its CPU set, and counted in its CPU). In the load tester the main thread also runs every candidate (their audio in and
-// out, every 10-64 ms per room), and past a few rooms its loop lags by tens of milliseconds: a
-// fake's reply timer then fires late, and the runtime's turn overhead measured inside it would
-// carry the harness's lag. In a process of their own the fakes keep their fixed latencies.
+// starts them (in its CPU set, and counted in its CPU). In the load tester the main thread also
+// runs every candidate (their audio in and out, every 10-64 ms per room), and past a few rooms its
+// loop lags by tens of milliseconds: a fake's reply timer then fires late, and the runtime's turn
+// overhead measured inside it would carry the harness's lag. In a process of their own the fakes
+// keep their fixed latencies.
 import { once } from 'node:events';
 import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -49,17 +50,19 @@ export async function startFakesProcess(options: FakesOptions): Promise<FakesPro
   const child = fork(fileURLToPath(import.meta.url), ['serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
   child.send(options);
-  const first = await Promise.race([once(child, 'message'), exited.then(([code]) => Promise.reject(new Error(`the provider fakes exited before listening (code ${String(code)})`)))]);
-  const send = (command: Command) => child.send(command);
+  // Raced by every wait for an answer; an exit while nobody waits is no error.
+  const gone = exited.then(([code]) => Promise.reject(new Error(`the provider fakes exited (code ${String(code)})`)));
+  gone.catch(() => {});
+  const [urls] = (await Promise.race([once(child, 'message'), gone])) as [FakesUrls];
   return {
-    urls: first[0] as FakesUrls,
-    measureLoopDelay: () => send('measure'),
+    urls,
+    measureLoopDelay: () => void child.send('measure' satisfies Command),
     loopDelay: async () => {
-      send('report');
-      return (await once(child, 'message'))[0] as LoopDelay;
+      child.send('report' satisfies Command);
+      return (await Promise.race([once(child, 'message'), gone]))[0] as LoopDelay;
     },
     stop: async () => {
-      send('stop');
+      if (child.connected) child.send('stop' satisfies Command);
       await exited;
     },
   };
@@ -83,5 +86,7 @@ if (process.argv[2] === 'serve' && process.send) {
       void Promise.all([deepgram.stop(), gemini.stop(), cartesia.stop()]).finally(() => process.disconnect());
     }
   });
+  // Whatever ends the parent (a crash, a kill) ends the fakes too.
+  process.once('disconnect', () => process.exit(0));
   process.send({ deepgram: deepgram.url, google: gemini.baseUrl, cartesia: cartesia.baseUrl } satisfies FakesUrls);
 }
