@@ -251,6 +251,12 @@ export function dispatchQueue(redisUrl: string): Queue {
   return new Queue('session_dispatch', { connection: connectionOptions(redisUrl), prefix: 'bull' });
 }
 
+/**
+ * Dispatch events from the start of their stream. BullMQ's default ('$', new events only) starts
+ * reading one round trip after `waitUntilReady`, and `Job.waitUntilFinished` checks the job's
+ * state before that: a job finishing in between was never heard of. From the start, every event
+ * after that check is read (a test's streams are short).
+ */
 export function dispatchQueueEvents(redisUrl: string): QueueEvents {
-  return new QueueEvents('session_dispatch', { connection: connectionOptions(redisUrl), prefix: 'bull' });
+  return new QueueEvents('session_dispatch', { connection: connectionOptions(redisUrl), prefix: 'bull', lastEventId: '0-0' });
 }

@@ -5,8 +5,11 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { isRunning as alive } from '../testbed/netns.ts';
+import { dispatchQueueEvents } from '../testbed/runtime-process.ts';
 import { startStack } from '../testbed/stack.ts';
+import { withTimeout } from '../testbed/timeout.ts';
 
 const NETNS_RUN = ['--import', 'tsx', 'testbed/netns-run.ts', '--'];
 
@@ -37,6 +40,24 @@ describe('test harness', () => {
     assert.ok(pids.every(alive));
     await stack.stop();
     assert.deepEqual(pids.filter(alive), []);
+  });
+
+  it('hears a job finish published as soon as its dispatch events reader is ready', async () => {
+    // BullMQ's QueueEvents reads from '$' and sends that read one round trip after it is ready, so
+    // an event in between went unheard: a fault case waited 30 s for a START job already finished.
+    const stack = await startStack();
+    const redis = new Redis(stack.redisUrl);
+    const events = dispatchQueueEvents(stack.redisUrl);
+    try {
+      const heard = once(events, 'completed:early-job');
+      await events.waitUntilReady();
+      await redis.xadd('bull:session_dispatch:events', '*', 'event', 'completed', 'jobId', 'early-job', 'returnvalue', 'null');
+      await withTimeout(heard, 2_000, 'the completion event');
+    } finally {
+      await events.close();
+      redis.disconnect();
+      await stack.stop();
+    }
   });
 
   it('removes the namespace and every server in it when a run is interrupted', async () => {
