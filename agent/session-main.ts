@@ -3,6 +3,7 @@
 // before the thread reports ready, so a prewarmed thread or process starts an interview without
 // paying for it. No VAD model is loaded here: the media owner scores speech with one shared Silero
 // model (media/speech-detector.ts).
+import { keepConnectionsAlive } from '../shared/http-keep-alive.ts';
 import { installAgentsLogger } from './agents-logging.ts';
 import { writeSummary } from './interview-summary.ts';
 import { loadProviderSet } from './providers/provider-set.ts';
@@ -11,6 +12,7 @@ import { VoicePipeline } from './voice/voice-pipeline.ts';
 
 const { config } = (await linkToSupervisor()).data;
 installAgentsLogger(config.logLevel);
+keepConnectionsAlive(); // the LLM's, between turns
 const providers = await loadProviderSet(config);
 
 await runSession(

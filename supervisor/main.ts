@@ -2,6 +2,7 @@
 // SIGTERM or SIGINT, then shuts down gracefully and exits 0.
 import './production-defaults.ts';
 import { ConfigError, type RuntimeConfig, loadConfig } from '../shared/config.ts';
+import { keepConnectionsAlive } from '../shared/http-keep-alive.ts';
 import { errorFields, logger, setLogLevel } from '../shared/logging.ts';
 import { Runtime, type RuntimeOptions } from './runtime.ts';
 
@@ -24,6 +25,7 @@ export async function main(options: RuntimeOptions = {}): Promise<void> {
     return;
   }
   setLogLevel(config.logLevel);
+  keepConnectionsAlive(); // the central server's, between deliveries
 
   const runtime = await Runtime.start(config, options);
   let shuttingDown = false;

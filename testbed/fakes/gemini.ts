@@ -63,6 +63,8 @@ export interface FakeGemini {
   readonly requests: readonly GeminiRequest[];
   /** Bodies of the generation calls that were answered, in order. */
   readonly generations: readonly GenerateContentRequest[];
+  /** TCP connections clients opened to the fake. */
+  readonly connections: number;
   setReplies(replies: GeminiReplies): void;
   setLatency(latency: { readonly firstTokenMs?: number; readonly interChunkMs?: number }): void;
   /** Cuts every streaming reply and answers every request 503 UNAVAILABLE until endOutage(). */
@@ -74,6 +76,9 @@ export interface FakeGemini {
 
 export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeGemini> {
   const server = createServer();
+  // Like Google's front end: no Keep-Alive header naming an idle timeout, and an idle connection
+  // stays open (for minutes there) until the client closes it.
+  server.keepAliveTimeout = 0;
   const port = await listenOnLoopback(server);
   return new GeminiFake(server, port, options);
 }
@@ -111,6 +116,7 @@ class GeminiFake implements FakeGemini {
   readonly port: number;
   readonly requests: GeminiRequest[] = [];
   readonly generations: GenerateContentRequest[] = [];
+  connections = 0;
   readonly #apiKey: string;
   readonly #server: Server;
   readonly #wordsPerChunk: number;
@@ -131,6 +137,7 @@ class GeminiFake implements FakeGemini {
     this.#firstTokenMs = options.firstTokenMs ?? 0;
     this.#interChunkMs = options.interChunkMs ?? 0;
     this.#wordsPerChunk = options.wordsPerChunk ?? 3;
+    server.on('connection', () => void this.connections++);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       // A client that hangs up mid-request has nobody left to answer.
       this.#handle(request, response).catch(() => response.destroy());
