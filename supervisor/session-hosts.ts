@@ -39,12 +39,10 @@ export interface SessionHost {
  * 9.7% against 10.0% of a core, turn overhead unchanged.
  */
 const CODE_FLUSHING_FLAGS = ['--bytecode-old-age=1', '--flush-baseline-code'];
-let codeFlushingSet = false;
 
 export function threadHost(data: SessionHostData, limits: HostLimits): SessionHost {
-  // V8's flags belong to the process: set once, before the first session thread starts.
-  if (!codeFlushingSet) for (const flag of CODE_FLUSHING_FLAGS) setFlagsFromString(flag);
-  codeFlushingSet = true;
+  // V8's flags belong to the process (setting them again is a no-op): in place before the thread starts.
+  for (const flag of CODE_FLUSHING_FLAGS) setFlagsFromString(flag);
   // The entry is the bundled session code (supervisor/session-bundle.ts): plain JavaScript.
   const worker = new Worker(new URL(data.entry), {
     workerData: data,
