@@ -2,9 +2,10 @@
 // default) or in child processes (`--isolation process`, the earlier design's model). Each room gets
 // a candidate (rtc-node, in this run's namespace) that answers with flite speech, barges in once,
 // and has its room switched to CODING and back through the control stream, then keeps answering
-// until `--duration` seconds have passed; the START jobs are enqueued through BullMQ like a
-// central server does, ramped at `--ramp` rooms/s. Every phrase is rendered (flite) once before the
-// first room joins; candidates speak from memory.
+// until the last room has had `--duration` seconds; the START jobs are enqueued through BullMQ like
+// a central server does, ramped at `--ramp` rooms/s. CPU is read when every room has ended its
+// script, before the sessions are terminated (their threads' replacements start right after).
+// Every phrase is rendered (flite) once before the first room joins; candidates speak from memory.
 //
 //   npm run loadtest -- [--rooms 2] [--ramp 1] [--duration 0] [--providers fakes|offline]
 //                       [--isolation thread|process] [--pin [--runtime-cpus 1] [--harness-cpus 0]]
@@ -145,10 +146,39 @@ function replyGaps(heard: ReceivedAudio, fromMs: number, toMs: number): number {
   return gaps;
 }
 
-async function runRoom(product: VoiceRuntime, index: number, phrases: Phrasebook, onGreeted: () => void): Promise<RoomResult> {
+/**
+ * Every room's script ends here before its session is terminated: the run's CPU is read once all
+ * have arrived, while every session is still live. An ended session's thread is replaced by a
+ * fresh prewarmed one at once, and a thread's start-up (its code compiled anew, about a second of
+ * CPU here) is a session start's cost, reported on its own (`thread_start_cpu_s`), not a live one's.
+ */
+class EndOfScripts {
+  private arrived = 0;
+  private release!: () => void;
+  readonly allArrived = new Promise<void>((resolve) => (this.release = resolve));
+  constructor(private readonly rooms: number) {}
+  arrive(): void {
+    if (++this.arrived === this.rooms) this.release();
+  }
+}
+
+async function runRoom(
+  product: VoiceRuntime,
+  index: number,
+  phrases: Phrasebook,
+  talkUntil: number,
+  endOfScripts: EndOfScripts,
+  scriptsMeasured: Promise<unknown>,
+  onGreeted: () => void,
+): Promise<RoomResult> {
   const result: RoomResult = { greetingMs: Number.NaN, turns: [], modeSwitchMs: [], underruns: 0 };
   const session = { session_id: randomUUID(), room_id: `load-${index}-${randomUUID().slice(0, 8)}` };
   const candidate = await SyntheticParticipant.join(product.stack, session.room_id, `candidate-${index}`);
+  let arrived = false;
+  const arrive = () => {
+    if (!arrived) endOfScripts.arrive();
+    arrived = true;
+  };
   const control = async (payload: object) => {
     const id = (await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'UPDATE_CONFIG', 'payload', JSON.stringify(payload)))!;
     const count = product.events.of(session.session_id, 'MODE_CHANGED').length;
@@ -186,12 +216,15 @@ async function runRoom(product: VoiceRuntime, index: number, phrases: Phrasebook
     await turn(PHRASES.codingQuestion, 'CODING');
     await control({ mode: 'CONVERSATIONAL' });
     await turn(PHRASES.answer, 'CONVERSATIONAL');
-    while (performance.now() - addedAt < DURATION_S * 1000) await turn(PHRASES.answer, 'CONVERSATIONAL');
+    while (performance.now() < talkUntil) await turn(PHRASES.answer, 'CONVERSATIONAL');
+    arrive();
+    await scriptsMeasured;
     await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
     await product.events.until(() => product.events.of(session.session_id, 'SESSION_ENDED').length > 0, 20_000);
   } catch (err) {
     result.failed = (err as Error).message;
   } finally {
+    arrive(); // a failed room does not hold the others
     await candidate.leave().catch(() => {});
   }
   return result;
@@ -221,9 +254,12 @@ const product = await startVoiceRuntime({ ...runtimeEnv, PREWARM_SESSIONS: Strin
 try {
   // What a runtime costs with no session at all: the base the per-session memory is counted from.
   const empty = await startAnotherRuntime(product, { ...runtimeEnv, PREWARM_SESSIONS: '0', RUNTIME_ID: 'loadtest-empty' }, PLACEMENT);
-  const baselineRssMb = processTree(empty.pid).rssMb;
+  const { rssMb: baselineRssMb, cpuS: baselineCpuS } = processTree(empty.pid);
   await empty.stop();
   const idle = processTree(product.runtime.pid);
+  // What starting one session's thread (or process) costs, before it has a room: the prewarmed
+  // runtime's CPU so far less the empty one's.
+  const threadStartCpuS = (idle.cpuS - baselineCpuS) / ROOMS;
   progress(`runtime up with ${ROOMS} prewarmed session ${ISOLATION === "process" ? "processes" : "threads"}: ${Math.round(idle.rssMb)} MB RSS (${Math.round(baselineRssMb)} MB without sessions)`);
   const metrics = async () => (await fetch(`http://127.0.0.1:${product.runtime.opsPort}/metrics`)).text();
   // Reading the metrics resets the runtime's event-loop delay histogram (prom-client), so the lag
@@ -252,19 +288,22 @@ try {
   const rendersBefore = fliteRunCount();
   const cpuBefore = cpuByPart(parts);
   const startedAt = performance.now();
+  // Every room talks until the last one has had --duration seconds: all end their scripts together.
+  const talkUntil = startedAt + ((ROOMS - 1) / RAMP_PER_S + DURATION_S) * 1000;
+  const endOfScripts = new EndOfScripts(ROOMS);
+  const scriptsMeasured = endOfScripts.allArrived.then(() => ({ cpu: cpuByPart(parts), durationS: (performance.now() - startedAt) / 1000 }));
   let done = 0;
   roomsLive = true;
   const rooms = await Promise.all(
     Array.from({ length: ROOMS }, async (_, i) => {
       await new Promise((resolve) => setTimeout(resolve, (i / RAMP_PER_S) * 1000));
-      const room = await runRoom(product, i, phrases, onGreeted);
+      const room = await runRoom(product, i, phrases, talkUntil, endOfScripts, scriptsMeasured, onGreeted);
       progress(`room ${i} ${room.failed ? `FAILED: ${room.failed}` : 'done'} (${++done}/${ROOMS})`);
       return room;
     }),
   );
   roomsLive = false;
-  const cpuAfter = cpuByPart(parts);
-  const durationS = (performance.now() - startedAt) / 1000;
+  const { cpu: cpuAfter, durationS } = await scriptsMeasured;
   const rendersDuringRun = fliteRunCount() - rendersBefore;
   clearInterval(sampler);
   harnessDelay.disable();
@@ -329,6 +368,8 @@ try {
     affinity: placementReadBack,
     // flite processes run while rooms were live (all speech is rendered before: 0).
     speech_renders_during_run: rendersDuringRun,
+    // CPU seconds to start one session's thread (or process) before it takes a room (its code loaded and compiled).
+    thread_start_cpu_s: Math.round(threadStartCpuS * 100) / 100,
     rss_mb_per_session: Math.round(((peakRssMb - baselineRssMb) / ROOMS) * 10) / 10,
     process_rss_mb: Math.round(peakRssMb),
     idle_rss_mb: Math.round(idle.rssMb),
@@ -368,6 +409,7 @@ try {
     `turns ${result.turns}, underruns ${result.underruns}, failed sessions ${result.failed_sessions}, ` +
       `flite runs during the run ${result.speech_renders_during_run}, ` +
       `RSS ${result.rss_mb_per_session} MB per session ` +
+      `(start-up ${result.thread_start_cpu_s} s of CPU each) ` +
       `(${result.baseline_rss_mb} MB without sessions, ${result.idle_rss_mb} MB prewarmed, ${result.process_rss_mb} MB peak), ` +
       `main-thread lag p99 ${result.runtime_main_loop_lag_ms.p99} ms (max ${result.runtime_main_loop_lag_ms.max}), ` +
       `harness loop delay p99 ${result.harness_loop_delay_ms.p99} ms (max ${result.harness_loop_delay_ms.max})` +
