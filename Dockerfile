@@ -3,7 +3,7 @@
 # dependencies only: TypeScript and tsx stay in the build stage.
 
 # Every dependency, to build.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # .npmrc stops onnxruntime-node's postinstall from downloading CUDA files (its CPU build ships in the package).
 # patches/ is applied by the postinstall step (patch-package): upstream fixes, see patches/README.md.
@@ -24,13 +24,13 @@ RUN npm run build \
  && node --input-type=module -e "const { candidatePage } = await import('./dist/examples/central-server/candidate-page.js'); if ((await candidatePage()).problem) process.exit(1);"
 
 # Production dependencies only, patched the same way.
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 # flite and pocketsphinx back the offline providers (PROVIDERS=offline); opus-tools encodes recordings.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends flite pocketsphinx pocketsphinx-en-us opus-tools ca-certificates \

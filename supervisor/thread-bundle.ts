@@ -190,7 +190,7 @@ async function build(entries: Record<string, URL>, outdir: string): Promise<esbu
     chunkNames: 'chunks/[name]-[hash]',
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node24',
     minify: true,
     // Error and class names are how errors are classified across threads.
     keepNames: true,
