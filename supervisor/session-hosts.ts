@@ -4,7 +4,6 @@
 // (shared/session-messages.ts) and report how they ended the same way.
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { type TransferListItem, Worker } from 'node:worker_threads';
 import type { Isolation } from '../shared/config.ts';
 import type { SessionHostData, ToSession } from '../shared/session-messages.ts';
@@ -31,18 +30,7 @@ export interface SessionHost {
   terminate(): Promise<void>;
 }
 
-/**
- * Code a session ran once (its modules' top-level code, start-up paths) is dropped at the next
- * full GC instead of the fifth: bytecode, and Sparkplug's baseline code, not run since the last
- * one. A function needed again is compiled again. Measured with loadtest --rooms 8 --pin, five
- * interleaved pairs: RSS per live session 44.8 MB against 47.4 (mean), runtime CPU per session
- * 9.7% against 10.0% of a core, turn overhead unchanged.
- */
-const CODE_FLUSHING_FLAGS = ['--bytecode-old-age=1', '--flush-baseline-code'];
-
 export function threadHost(data: SessionHostData, limits: HostLimits): SessionHost {
-  // V8's flags belong to the process (setting them again is a no-op): in place before the thread starts.
-  for (const flag of CODE_FLUSHING_FLAGS) setFlagsFromString(flag);
   // The entry is the bundled session code (supervisor/session-bundle.ts): plain JavaScript.
   const worker = new Worker(new URL(data.entry), {
     workerData: data,
@@ -83,7 +71,6 @@ export function processHost(data: SessionHostData, limits: HostLimits): SessionH
       `--max-old-space-size=${limits.heapMb}`,
       // V8's young generation is three semi-spaces: the same cap a session thread gets.
       `--max-semi-space-size=${Math.max(1, Math.round(limits.youngGenerationMb / 3))}`,
-      ...CODE_FLUSHING_FLAGS,
     ],
     // Structured clone over IPC, so typed arrays and errors cross as they do to a thread.
     serialization: 'advanced',
