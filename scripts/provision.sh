@@ -3,6 +3,7 @@
 #   - Debian packages: redis-server, iproute2, nftables, flite, pocketsphinx, pocketsphinx-en-us, opus-tools,
 #     chromium
 #   - the LiveKit server, built once from the Go module proxy and cached outside the repo
+#   - Node.js 24, where `node` is older: fetched once from the npm registry, cached beside it
 #   - node_modules, via `npm ci`, when missing or older than package-lock.json
 # A second run with everything in place finishes in about a second.
 set -euo pipefail
