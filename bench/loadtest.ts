@@ -152,13 +152,19 @@ function replyGaps(heard: ReceivedAudio, fromMs: number, toMs: number): number {
  * fresh prewarmed one at once, and a thread's start-up (its code compiled anew, about a second of
  * CPU here) is a session start's cost, reported on its own (`thread_start_cpu_s`), not a live one's.
  */
-class EndOfScripts {
-  private arrived = 0;
+class EndOfScripts<T> {
+  private left: number;
   private release!: () => void;
-  readonly allArrived = new Promise<void>((resolve) => (this.release = resolve));
-  constructor(private readonly rooms: number) {}
-  arrive(): void {
-    if (++this.arrived === this.rooms) this.release();
+  /** `measure`'s result, taken when the last room arrives. */
+  readonly measured: Promise<T>;
+  constructor(rooms: number, measure: () => T) {
+    this.left = rooms;
+    this.measured = new Promise<void>((resolve) => (this.release = resolve)).then(measure);
+  }
+  /** One room's script ended (or failed); call once per room. */
+  arrive(): Promise<T> {
+    if (--this.left === 0) this.release();
+    return this.measured;
   }
 }
 
@@ -167,18 +173,14 @@ async function runRoom(
   index: number,
   phrases: Phrasebook,
   talkUntil: number,
-  endOfScripts: EndOfScripts,
-  scriptsMeasured: Promise<unknown>,
+  endOfScripts: EndOfScripts<unknown>,
   onGreeted: () => void,
 ): Promise<RoomResult> {
   const result: RoomResult = { greetingMs: Number.NaN, turns: [], modeSwitchMs: [], underruns: 0 };
   const session = { session_id: randomUUID(), room_id: `load-${index}-${randomUUID().slice(0, 8)}` };
   const candidate = await SyntheticParticipant.join(product.stack, session.room_id, `candidate-${index}`);
-  let arrived = false;
-  const arrive = () => {
-    if (!arrived) endOfScripts.arrive();
-    arrived = true;
-  };
+  let arrival: Promise<unknown> | undefined;
+  const arrive = () => (arrival ??= endOfScripts.arrive());
   const control = async (payload: object) => {
     const id = (await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'UPDATE_CONFIG', 'payload', JSON.stringify(payload)))!;
     const count = product.events.of(session.session_id, 'MODE_CHANGED').length;
@@ -217,14 +219,13 @@ async function runRoom(
     await control({ mode: 'CONVERSATIONAL' });
     await turn(PHRASES.answer, 'CONVERSATIONAL');
     while (performance.now() < talkUntil) await turn(PHRASES.answer, 'CONVERSATIONAL');
-    arrive();
-    await scriptsMeasured;
+    await arrive();
     await product.redis.xadd(`agent_control:${session.room_id}`, '*', 'command', 'TERMINATE', 'payload', '{}');
     await product.events.until(() => product.events.of(session.session_id, 'SESSION_ENDED').length > 0, 20_000);
   } catch (err) {
     result.failed = (err as Error).message;
   } finally {
-    arrive(); // a failed room does not hold the others
+    void arrive(); // a failed room does not hold the others
     await candidate.leave().catch(() => {});
   }
   return result;
@@ -290,20 +291,19 @@ try {
   const startedAt = performance.now();
   // Every room talks until the last one has had --duration seconds: all end their scripts together.
   const talkUntil = startedAt + ((ROOMS - 1) / RAMP_PER_S + DURATION_S) * 1000;
-  const endOfScripts = new EndOfScripts(ROOMS);
-  const scriptsMeasured = endOfScripts.allArrived.then(() => ({ cpu: cpuByPart(parts), durationS: (performance.now() - startedAt) / 1000 }));
+  const endOfScripts = new EndOfScripts(ROOMS, () => ({ cpu: cpuByPart(parts), durationS: (performance.now() - startedAt) / 1000 }));
   let done = 0;
   roomsLive = true;
   const rooms = await Promise.all(
     Array.from({ length: ROOMS }, async (_, i) => {
       await new Promise((resolve) => setTimeout(resolve, (i / RAMP_PER_S) * 1000));
-      const room = await runRoom(product, i, phrases, talkUntil, endOfScripts, scriptsMeasured, onGreeted);
+      const room = await runRoom(product, i, phrases, talkUntil, endOfScripts, onGreeted);
       progress(`room ${i} ${room.failed ? `FAILED: ${room.failed}` : 'done'} (${++done}/${ROOMS})`);
       return room;
     }),
   );
   roomsLive = false;
-  const { cpu: cpuAfter, durationS } = await scriptsMeasured;
+  const { cpu: cpuAfter, durationS } = await endOfScripts.measured;
   const rendersDuringRun = fliteRunCount() - rendersBefore;
   clearInterval(sampler);
   harnessDelay.disable();

