@@ -278,7 +278,9 @@ try {
   let greeted = 0;
   // Read once every room is live (every session thread or process exists), else at the end.
   const onGreeted = () => {
-    if (++greeted === ROOMS) affinity = readPlacement();
+    if (++greeted < ROOMS) return;
+    affinity = readPlacement();
+    progress(`every room greeted (${ROOMS})`);
   };
   let peakRssMb = idle.rssMb;
   // The harness is a process too: if its own loop lags, the figures measure it, not the runtime.

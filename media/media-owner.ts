@@ -37,6 +37,7 @@ import {
 import { InterviewRecorder } from './interview-recorder.ts';
 import { PlaybackQueue } from './playback-queue.ts';
 import type { SpeechDetector } from './speech-detector.ts';
+import { SpeechGate } from './speech-gate.ts';
 
 const log = logger('media');
 
@@ -208,6 +209,7 @@ export class MediaOwner {
     // Subscribed at the rate the session's VAD and STT consume: no resampling in the thread.
     const stream = new AudioStream(track, { sampleRate: INPUT_SAMPLE_RATE, numChannels: 1, frameSizeMs: INPUT_FRAME_MS });
     const speech = this.detector.stream();
+    const gate = new SpeechGate(INPUT_SAMPLE_RATE);
     this.inputs.add(stream);
     void (async () => {
       try {
@@ -217,7 +219,10 @@ export class MediaOwner {
           const samples = frame.data.slice();
           this.recorder?.candidateAudio(samples);
           const probabilities = await speech.probabilities(samples);
-          this.post({ type: 'audio_in', samples, speech: probabilities }, [samples.buffer as ArrayBuffer, probabilities.buffer]);
+          // Silence stays here (speech-gate.ts): the session hears speech and the silence that ends it.
+          for (const admitted of gate.admit({ samples, speech: probabilities })) {
+            this.post({ type: 'audio_in', ...admitted }, [admitted.samples.buffer, admitted.speech.buffer]);
+          }
         }
       } catch (err) {
         if (!this.closed) log.warn('candidate audio stream failed', errorFields(err));
