@@ -179,7 +179,6 @@ export class MediaOwner {
     options.source = TrackSource.SOURCE_MICROPHONE;
     const publication = await this.room.localParticipant!.publishTrack(track, options);
     this.trackSid = publication.sid;
-    this.playback.attach(this.source);
     if (this.config.recordingsDir) {
       this.recorder = InterviewRecorder.start({ dir: this.config.recordingsDir, sessionId: this.spec.session_id, roomId: this.spec.room_id });
     }
@@ -200,6 +199,9 @@ export class MediaOwner {
   private onParticipant(participant: RemoteParticipant, event: 'joined' | 'left'): void {
     if (!this.isCandidate(participant)) return;
     log.info(`candidate ${event}`, { identity: participant.identity });
+    // The interviewer's audio plays once someone is there to hear it: the greeting, prepared
+    // while the room was joined, waits for the candidate. Later absences do not hold it again.
+    if (event === 'joined' && this.source) this.playback.attach(this.source);
     this.post({ type: 'candidate', event, identity: participant.identity });
   }
 

@@ -37,7 +37,7 @@ export class PlaybackQueue {
     private readonly tap?: PlaybackTap,
   ) {}
 
-  /** The native source exists (the room is joined): play what waited for it. */
+  /** The native source exists and the candidate is there: play what waited for it. */
   attach(source: AudioSource): void {
     this.source = source;
     void this.pump();
@@ -56,15 +56,26 @@ export class PlaybackQueue {
 
   /** Barge-in: the unplayed rest of the segment is dropped and what really played is reported. */
   clear(): void {
+    // Segments queued that never started playing (nobody was there yet to hear them).
+    const unstarted = [...new Set(this.queue.map(({ segment }) => segment))].filter((segment) => segment > this.segment);
     this.queue.length = 0;
-    if (this.segmentFinished || !this.source) return;
-    const unplayedMs = this.source.queuedDuration;
-    this.source.clearQueue();
-    this.tap?.cut();
-    this.segmentFinished = true;
-    this.flushed.delete(this.segment);
-    const playedS = Math.max(0, this.segmentSamples / this.sampleRate - unplayedMs / 1000);
-    this.report({ type: 'playback_finished', segment: this.segment, positionS: playedS, interrupted: true });
+    if (!this.segmentFinished && this.source) {
+      const unplayedMs = this.source.queuedDuration;
+      this.source.clearQueue();
+      this.tap?.cut();
+      this.segmentFinished = true;
+      this.flushed.delete(this.segment);
+      const playedS = Math.max(0, this.segmentSamples / this.sampleRate - unplayedMs / 1000);
+      this.report({ type: 'playback_finished', segment: this.segment, positionS: playedS, interrupted: true });
+    }
+    // Each ends unheard, after the one that was playing (reports go to the oldest reply first);
+    // any late frame of theirs is dropped like the cut segment's.
+    for (const segment of unstarted) {
+      this.flushed.delete(segment);
+      this.report({ type: 'playback_finished', segment, positionS: 0, interrupted: true });
+      this.segment = segment;
+      this.segmentFinished = true;
+    }
   }
 
   close(): void {

@@ -204,14 +204,15 @@ export class VoicePipeline implements InterviewPipeline {
     this.vadLag.startReporting();
     await this.interviewer.attach(agent);
 
-    // The interviewer speaks first, once the candidate is present.
+    // The interviewer speaks first. Its opening is written and voiced now, while the room is being
+    // joined and the candidate arrives; the media owner plays it once the candidate is there.
+    const opening = session.generateReply({ instructions: continuing ? RESUME_INSTRUCTIONS : GREETING_INSTRUCTIONS });
+    this.turnTiming.unpromptedReply(opening, 'greeting');
     const joined = await this.presence.waitFor(true, config.sessions.candidateJoinTimeoutMs, signal);
     if (joined !== 'ok') return joined;
     log.info(continuing ? 'candidate present; continuing the interview' : 'candidate present; greeting', {
       earlier_turns: assignment.conversation.length,
     });
-    const opening = session.generateReply({ instructions: continuing ? RESUME_INSTRUCTIONS : GREETING_INSTRUCTIONS });
-    this.turnTiming.unpromptedReply(opening, 'greeting');
 
     // From here the conversation runs itself; the session ends when the candidate is gone too long.
     for (;;) {

@@ -88,7 +88,8 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
       const flushed = owner.timeline.findIndex(isOut('audio_flush', (m) => m.segment === 1));
       const finished = owner.timeline.findIndex(isIn('playback_finished', (m) => m.segment === 1));
       const joined = owner.timeline.findIndex(isIn('candidate'));
-      assert.ok(joined < firstAudio, 'the interviewer spoke before the candidate was there');
+      const played = owner.timeline.findIndex(isIn('playback_started'));
+      assert.ok(joined < played, 'the greeting played before the candidate was there');
       assert.ok(firstAudio < flushed && flushed < finished && finished < greeted, 'audio, flush, playback, utterance out of order');
       const segment1 = out.filter((m) => m.type === 'audio_out');
       assert.ok(segment1.length > 10 && segment1.every((m) => m.segment === 1 && m.sampleRate === 16_000), 'greeting audio');
@@ -131,6 +132,28 @@ describe('voice pipeline, in process, offline providers', { concurrency: true },
       assert.equal(checkedIn.turn, 'check_in');
       assert.equal(checkedIn.latencyMs, undefined);
       assert.equal(checkedIn.vadMode, 'CODING');
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('voices the greeting before the candidate is there, and it plays once they join', async () => {
+    const session = startSession(detector, 'prepared');
+    const { owner } = session;
+    try {
+      await owner.waitFor('open', isOut('open'));
+      owner.send({ type: 'room', event: 'connected' });
+      // No candidate yet: the opening is written and voiced all the same, and held.
+      const voiced = await owner.waitFor('the greeting voiced with nobody there', isOut('audio_flush'));
+      assert.equal(owner.timeline.findIndex(isIn('playback_started')), -1);
+      owner.send({ type: 'candidate', event: 'joined', identity: 'candidate' });
+      const played = await owner.waitFor('the greeting playing', isIn('playback_started'));
+      assert.ok(voiced < played);
+      const greeted = await owner.waitFor('the greeting as an utterance', isUtterance('agent'));
+      const greeting = utteranceAt(owner, greeted);
+      assert.match(greeting.text, /welcome/i);
+      assert.equal(greeting.interrupted, false);
+      assert.equal(greeting.turn, 'greeting');
     } finally {
       await session.close();
     }
