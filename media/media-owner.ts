@@ -199,9 +199,11 @@ export class MediaOwner {
   private onParticipant(participant: RemoteParticipant, event: 'joined' | 'left'): void {
     if (!this.isCandidate(participant)) return;
     log.info(`candidate ${event}`, { identity: participant.identity });
-    // The interviewer's audio plays once someone is there to hear it: the greeting, prepared
-    // while the room was joined, waits for the candidate. Later absences do not hold it again.
-    if (event === 'joined' && this.source) this.playback.attach(this.source);
+    // The interviewer's audio plays once its track is published and someone is there to hear it:
+    // the greeting, prepared while the room was joined, waits for the candidate. Later absences
+    // do not hold it again. A candidate already there when the track is out arrives through the
+    // loop at the end of connect().
+    if (event === 'joined' && this.source && this.trackSid) this.playback.attach(this.source);
     this.post({ type: 'candidate', event, identity: participant.identity });
   }
 
