@@ -30,29 +30,34 @@ export interface GatedFrame {
 export class SpeechGate {
   /** While closed: the latest frames, for the pre-roll. */
   private held: GatedFrame[] = [];
-  private heldMs = 0;
-  /** While open: how long it stays open without another window of speech. */
-  private openForMs = 0;
+  private readonly preRollSamples: number;
+  private readonly holdSamples: number;
+  /** While open: how long (in samples) it stays open without another window of speech. */
+  private openForSamples = 0;
 
-  constructor(private readonly sampleRate: number) {}
+  constructor(sampleRate: number) {
+    this.preRollSamples = (GATE.preRollMs * sampleRate) / 1000;
+    this.holdSamples = (GATE.holdMs * sampleRate) / 1000;
+  }
 
   /** The frames to send now, in order: none, this one, or the pre-roll and this one. */
   admit(frame: GatedFrame): GatedFrame[] {
-    const frameMs = (frame.samples.length * 1000) / this.sampleRate;
     if (frame.speech.some((probability) => probability >= GATE.threshold)) {
       const frames = [...this.held, frame];
       this.held = [];
-      this.heldMs = 0;
-      this.openForMs = GATE.holdMs;
+      this.openForSamples = this.holdSamples;
       return frames;
     }
-    if (this.openForMs > 0) {
-      this.openForMs -= frameMs;
+    if (this.openForSamples > 0) {
+      this.openForSamples -= frame.samples.length;
       return [frame];
     }
     this.held.push(frame);
-    this.heldMs += frameMs;
-    while (this.heldMs > GATE.preRollMs) this.heldMs -= (this.held.shift()!.samples.length * 1000) / this.sampleRate;
+    while (samplesIn(this.held) > this.preRollSamples) this.held.shift();
     return [];
   }
+}
+
+function samplesIn(frames: readonly GatedFrame[]): number {
+  return frames.reduce((total, frame) => total + frame.samples.length, 0);
 }
