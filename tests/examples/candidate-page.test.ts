@@ -351,7 +351,8 @@ describe('the candidate page in Chromium', () => {
       };
       const userText = stored.transcripts.filter((t) => t.role === 'user').map((t) => t.text).join(' ');
       assert.ok(stored.transcripts.some((t) => t.role === 'agent' && words(t.text).includes('introduce')), 'the greeting is in the transcript');
-      assert.ok(words(userText).includes('payment'), `the answer is in the transcript: "${userText}"`);
+      // "payment" or "payments": the offline recognizer hears "payment systems" either way.
+      assert.ok(words(userText).some((w) => w.startsWith('payment')), `the answer is in the transcript: "${userText}"`);
 
       // Barge-in: an interrupted reply's caption ends as the transcript says it was heard.
       const interrupted = stored.transcripts.filter((t) => t.role === 'agent' && t.interrupted);
@@ -429,7 +430,7 @@ describe('the candidate page in Chromium', () => {
       await screenshot('4-ended');
       const viewHtml = await (await fetch(`${server.url}/sessions/${created.session_id}/view`)).text();
       await writeFile(join(ARTIFACTS, 'transcript-view.html'), viewHtml);
-      assert.ok(words(viewHtml).includes('payment'), 'the transcript view shows the answer');
+      assert.ok(words(viewHtml).some((w) => w.startsWith('payment')), 'the transcript view shows the answer');
       assert.deepEqual(ended.errors, [], 'the page reported no error');
     } finally {
       await screenshot('last');
